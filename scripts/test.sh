@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): installs what is missing, then runs the checks
+# fast to slow: format + lint, types, import cycles, unit tests, integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The browser test (test/browser/) drives Debian's headless Chromium.
+BATON_NEED_CHROMIUM=1 bash scripts/ensure-system.sh
+bash scripts/ensure-node-deps.sh
+echo "== lint"; npx eslint . && npx prettier --check . >/dev/null
+echo "== types"; npx tsc -p tsconfig.json --noEmit
+echo "== cycles"; npx madge --circular --extensions ts --ts-config tsconfig.json src >/dev/null
+echo "== unit"; npx vitest run --project unit
+echo "== integration"; npx vitest run --project integration

@@ -1,0 +1,365 @@
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReplicaState } from '../coordination/members.js';
+import { skipKeys } from '../dispatch/producer.js';
+import type { Logger } from '../log.js';
+import type { LeaderEvent } from '../scheduler/fire-loop.js';
+import type { Replica } from '../scheduler/replica.js';
+import type { RunRecord } from '../worker/history.js';
+import { runKeys } from '../worker/keys.js';
+
+export interface MetricsOptions {
+  replica: Replica;
+  redis: Redis;
+  /** BullMQ / baton Redis prefix. */
+  prefix: string;
+  logger: Logger;
+  /** Also export prom-client's default process metrics. @defaultValue true */
+  processMetrics?: boolean;
+  /** The scheduler's clock (shifted by BATON_CLOCK_OFFSET_MS). @defaultValue Date.now */
+  now?: () => number;
+}
+
+const STATES: readonly ReplicaState[] = ['leader', 'follower', 'unknown'];
+/** Run outcomes counted by workers in `<prefix>:baton:counts:<job>`. */
+const RUN_STATUSES = ['completed', 'failed', 'stale', 'skipped', 'aborted'] as const;
+/** Statuses of runs whose handler actually ran: their durations go into the histogram. */
+const TIMED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'aborted']);
+/** Leader skip reasons counted as `missed` (catch-up policy and deadline). */
+const MISSED: ReadonlySet<string> = new Set([
+  'catch-up-none',
+  'catch-up-latest',
+  'beyond-limit',
+  'past-deadline',
+]);
+/** A scheduled fire decided this late after its instant was caught up, not on time. */
+const LATE_MS = 1000;
+/** New history records read per job and scrape (the rest on the next scrapes). */
+const HISTORY_PAGE = 500;
+/** Unfinished runs tracked per job for their duration. */
+const MAX_PENDING = 1000;
+/** Redis-derived values are read at most once per this period, however many families ask. */
+const SNAPSHOT_MS = 1000;
+
+interface RedisSnapshot {
+  counts: Map<string, Record<string, string>>;
+  skipCounts: Map<string, Record<string, string>>;
+}
+
+interface DurationCursor {
+  /** Records with a start score below this were all seen. */
+  after: number;
+  /** Ids at score `after` already handled. */
+  atAfter: Set<string>;
+  /** Runs seen while still running: read again until they end. */
+  pending: Map<string, number>;
+}
+
+/**
+ * The Prometheus metrics of one replica (prom-client, own registry).
+ *
+ * - From this process: `baton_leader`, `baton_replica_state`, `baton_elections_total`, and, while
+ *   it leads, `baton_fires_total` (except `skipped_overlap`) and `baton_fire_lag_seconds`.
+ * - From Redis at scrape time, for the jobs this replica has loaded (cluster-wide values, the
+ *   same on every replica): `baton_runs_total` and `baton_stale_token_rejections_total` from the
+ *   workers' counters, `baton_fires_total{outcome="skipped_overlap"}` from the skip counters, and
+ *   `baton_run_duration_seconds` from the run history: each scrape reads the history records
+ *   written since the last scrape and observes the duration of every run that has ended, so the
+ *   histogram counts the runs this process has seen end (at first, those still in the history).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly fires = new Map<string, { job: string; outcome: string; n: number }>();
+  private readonly cursors = new Map<string, DurationCursor>();
+  private snapshotAt = 0;
+  private snapshotPromise: Promise<RedisSnapshot | null> | null = null;
+  private takingOver = false;
+  private readonly lag: Histogram<string>;
+  private readonly durations: Histogram<'job' | 'status'>;
+  private readonly elections: Counter<'replica'>;
+  private readonly detach: (() => void)[] = [];
+
+  constructor(private readonly options: MetricsOptions) {
+    const replica = options.replica;
+    const registry = this.registry;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() gets the metric as `this`
+    const self = this;
+
+    new Gauge({
+      name: 'baton_leader',
+      help: '1 while this replica leads, else 0',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        this.set({ replica: replica.id }, replica.state === 'leader' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'baton_replica_state',
+      help: 'State of this replica: 1 for the current state, 0 for the others',
+      labelNames: ['replica', 'state'],
+      registers: [registry],
+      collect() {
+        for (const state of STATES)
+          this.set({ replica: replica.id, state }, replica.state === state ? 1 : 0);
+      },
+    });
+    this.elections = new Counter({
+      name: 'baton_elections_total',
+      help: 'Times this replica became leader',
+      labelNames: ['replica'],
+      registers: [registry],
+    });
+    this.elections.inc({ replica: replica.id }, 0);
+
+    new Counter({
+      name: 'baton_fires_total',
+      help:
+        'Fires by outcome: enqueued, caught_up, manual, skipped_paused, missed (counted by the leader ' +
+        'process), skipped_overlap (all replicas: from Redis)',
+      labelNames: ['job', 'outcome'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const f of self.fires.values()) this.inc({ job: f.job, outcome: f.outcome }, f.n);
+        const snap = await self.snapshot();
+        if (!snap) return;
+        for (const [job, counts] of snap.skipCounts) {
+          const n = Number(counts.overlap ?? 0);
+          if (n > 0) this.inc({ job, outcome: 'skipped_overlap' }, n);
+        }
+      },
+    });
+
+    this.lag = new Histogram({
+      name: 'baton_fire_lag_seconds',
+      help:
+        'Scheduled instant to published in Redis, per scheduled fire (negative: published ahead ' +
+        'of its instant by the look-ahead; below -1 s counted in the lowest bucket)',
+      buckets: [-1, -0.5, -0.25, -0.1, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+
+    new Counter({
+      name: 'baton_stale_token_rejections_total',
+      help: 'Runs refused by workers because their fencing token was stale (from Redis)',
+      labelNames: ['job'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const snap = await self.snapshot();
+        if (!snap) return;
+        for (const [job, counts] of snap.counts) this.inc({ job }, Number(counts.stale ?? 0));
+      },
+    });
+
+    new Counter({
+      name: 'baton_runs_total',
+      help: 'Run starts by final status, counted by workers (from Redis)',
+      labelNames: ['job', 'status'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const snap = await self.snapshot();
+        if (!snap) return;
+        for (const [job, counts] of snap.counts)
+          for (const status of RUN_STATUSES) {
+            const n = Number(counts[status] ?? 0);
+            if (n > 0) this.inc({ job, status }, n);
+          }
+      },
+    });
+
+    this.durations = new Histogram({
+      name: 'baton_run_duration_seconds',
+      help: 'Duration of ended runs (completed, failed, aborted), read from the run history in Redis',
+      labelNames: ['job', 'status'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+      async collect() {
+        await self.scanDurations();
+      },
+    });
+
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+    const onState = (e: { to: ReplicaState }) => {
+      if (e.to === 'leader') {
+        this.elections.inc({ replica: replica.id });
+        this.takingOver = true;
+      } else {
+        this.takingOver = false;
+      }
+    };
+    const onLeader = (e: LeaderEvent) => this.onLeaderEvent(e);
+    replica.on('state', onState);
+    replica.on('leader', onLeader);
+    this.detach.push(
+      () => replica.off('state', onState),
+      () => replica.off('leader', onLeader),
+    );
+  }
+
+  close(): void {
+    for (const d of this.detach.splice(0)) d();
+  }
+
+  private countFire(job: string, outcome: string, n: number): void {
+    const key = `${job}\u0000${outcome}`;
+    const f = this.fires.get(key);
+    if (f) f.n += n;
+    else this.fires.set(key, { job, outcome, n });
+  }
+
+  private onLeaderEvent(e: LeaderEvent): void {
+    switch (e.type) {
+      case 'takeover':
+        this.takingOver = false;
+        break;
+      case 'fire': {
+        // Catch-up runs are decided at takeover (instants missed while no replica led) or by a
+        // loop that woke late; on-time fires are decided ahead of their instant (look-ahead).
+        const outcome = e.manual
+          ? 'manual'
+          : this.takingOver || (this.options.now ?? Date.now)() - e.scheduledAt > LATE_MS
+            ? 'caught_up'
+            : 'enqueued';
+        this.countFire(e.job, outcome, 1);
+        break;
+      }
+      case 'skip':
+        if (e.reason === 'paused') this.countFire(e.job, 'skipped_paused', e.count);
+        else if (MISSED.has(e.reason)) this.countFire(e.job, 'missed', e.count);
+        break;
+      case 'published':
+        for (const ms of e.lagsMs) this.lag.observe(ms / 1000);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private jobs(): string[] {
+    return this.options.replica.definitions().map((d) => d.name);
+  }
+
+  /** Counters of every loaded job from Redis, read at most once per {@link SNAPSHOT_MS}. */
+  private snapshot(): Promise<RedisSnapshot | null> {
+    const now = Date.now();
+    if (this.snapshotPromise && now - this.snapshotAt < SNAPSHOT_MS) return this.snapshotPromise;
+    this.snapshotAt = now;
+    this.snapshotPromise = this.readSnapshot();
+    return this.snapshotPromise;
+  }
+
+  private async readSnapshot(): Promise<RedisSnapshot | null> {
+    const { redis, prefix } = this.options;
+    const jobs = this.jobs();
+    const snap: RedisSnapshot = { counts: new Map(), skipCounts: new Map() };
+    if (jobs.length === 0) return snap;
+    try {
+      const p = redis.pipeline();
+      for (const job of jobs) {
+        p.hgetall(runKeys(prefix, job).counts);
+        p.hgetall(skipKeys(prefix, job).counts);
+      }
+      const results = await p.exec();
+      if (!results) return null;
+      jobs.forEach((job, i) => {
+        const [e1, counts] = results[2 * i] ?? [null, {}];
+        const [e2, skips] = results[2 * i + 1] ?? [null, {}];
+        if (!e1) snap.counts.set(job, counts as Record<string, string>);
+        if (!e2) snap.skipCounts.set(job, skips as Record<string, string>);
+      });
+      return snap;
+    } catch (err) {
+      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read Redis');
+      return null;
+    }
+  }
+
+  /** Observes the duration of every run that ended since the last scrape (from the history). */
+  private async scanDurations(): Promise<void> {
+    const { redis, prefix } = this.options;
+    const jobs = this.jobs();
+    if (jobs.length === 0) return;
+    try {
+      const ranges = redis.pipeline();
+      for (const job of jobs) {
+        const c = this.cursors.get(job);
+        ranges.zrangebyscore(
+          runKeys(prefix, job).history,
+          c ? c.after : '-inf',
+          '+inf',
+          'WITHSCORES',
+          'LIMIT',
+          0,
+          HISTORY_PAGE,
+        );
+      }
+      const results = await ranges.exec();
+      if (!results) return;
+      const reads: { job: string; cursor: DurationCursor; ids: string[] }[] = [];
+      jobs.forEach((job, i) => {
+        const [err, flat] = results[i] ?? [null, []];
+        if (err) return;
+        let cursor = this.cursors.get(job);
+        if (!cursor) {
+          cursor = { after: -Infinity, atAfter: new Set(), pending: new Map() };
+          this.cursors.set(job, cursor);
+        }
+        const pairs = flat as string[];
+        const fresh: string[] = [];
+        for (let k = 0; k + 1 < pairs.length; k += 2) {
+          const id = pairs[k]!;
+          const score = Number(pairs[k + 1]);
+          if (score === cursor.after && cursor.atAfter.has(id)) continue;
+          if (score > cursor.after) {
+            cursor.after = score;
+            cursor.atAfter = new Set();
+          }
+          cursor.atAfter.add(id);
+          fresh.push(id);
+        }
+        const ids = [...new Set([...cursor.pending.keys(), ...fresh])];
+        if (ids.length > 0) reads.push({ job, cursor, ids });
+      });
+      if (reads.length === 0) return;
+      const records = redis.pipeline();
+      for (const r of reads) records.hmget(runKeys(prefix, r.job).records, ...r.ids);
+      const values = await records.exec();
+      if (!values) return;
+      reads.forEach((r, i) => {
+        const [err, list] = values[i] ?? [null, []];
+        if (err) return;
+        (list as (string | null)[]).forEach((json, k) => {
+          const id = r.ids[k]!;
+          if (json === null) {
+            r.cursor.pending.delete(id); // trimmed by retention
+            return;
+          }
+          let rec: RunRecord;
+          try {
+            rec = JSON.parse(json) as RunRecord;
+          } catch {
+            r.cursor.pending.delete(id);
+            return;
+          }
+          if (rec.status === 'running') {
+            if (!r.cursor.pending.has(id)) r.cursor.pending.set(id, Date.parse(rec.startedAt));
+            if (r.cursor.pending.size > MAX_PENDING) {
+              const oldest = r.cursor.pending.keys().next().value;
+              if (oldest !== undefined) r.cursor.pending.delete(oldest);
+            }
+            return;
+          }
+          r.cursor.pending.delete(id);
+          if (TIMED_STATUSES.has(rec.status) && typeof rec.durationMs === 'number')
+            this.durations.observe({ job: r.job, status: rec.status }, rec.durationMs / 1000);
+        });
+      });
+    } catch (err) {
+      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read history');
+    }
+  }
+}

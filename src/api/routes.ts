@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { ControlContext } from '../control/context.js';
+import { pauseJob, resumeJob, triggerJob } from '../control/intents.js';
+import { getJob, jobHistory, listJobs } from '../control/jobs.js';
+import { getStatus } from '../control/status.js';
+import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
+import { UnknownJobError } from '../errors.js';
+import { manualFireId } from '../fire.js';
+import type { Replica } from '../scheduler/replica.js';
+import { operatorOf, type BearerAuth } from './auth.js';
+import { badRequest, zodMessage } from './errors.js';
+
+export interface RoutesOptions {
+  replica: Replica;
+  ctx: ControlContext;
+  redis: Redis;
+  auth: BearerAuth;
+}
+
+// Request shapes, validated with zod (the schema library of the job definitions).
+const JobParams = z.object({
+  name: z.string().regex(NAME_PATTERN, `job name: ${NAME_RULE}`),
+});
+const HistoryQuery = z.object({
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number from 1 to 1000' })
+    .int('limit must be a whole number from 1 to 1000')
+    .min(1, 'limit must be at least 1')
+    .max(1000, 'limit must be at most 1000')
+    .default(50),
+});
+const PauseBody = z.strictObject({
+  reason: z.string('reason must be a string').max(500, 'reason: at most 500 characters').nullish(),
+});
+const TriggerBody = z.strictObject({
+  /** Any JSON value; replaces the definition's payload for this run. */
+  payload: z.unknown().optional(),
+});
+
+/** Parses `value` or throws a 400 `BAD_REQUEST` naming every problem. */
+export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw badRequest(zodMessage(where, result.error));
+  return result.data;
+}
+
+function params(request: FastifyRequest): { name: string } {
+  return validate(JobParams, request.params, 'params');
+}
+
+/** An absent body counts as `{}`. */
+function body<T>(schema: z.ZodType<T>, request: FastifyRequest): T {
+  return validate(schema, request.body ?? {}, 'body');
+}
+
+/** The read routes (`/api/v1/status`, `/api/v1/jobs...`) and the guarded mutations. */
+export function registerRoutes(app: FastifyInstance, options: RoutesOptions): void {
+  const { replica, ctx, redis, auth } = options;
+
+  app.get('/api/v1/status', async () => {
+    const status = await getStatus(ctx);
+    const now = Date.now();
+    return {
+      namespace: status.namespace,
+      leader: status.leader,
+      token: status.token,
+      members: status.members.map((m) => ({
+        ...m,
+        heartbeatAgeMs: Math.max(0, now - Date.parse(m.updatedAt)),
+      })),
+      self: { id: replica.id, state: replica.state, ready: replica.ready },
+    };
+  });
+
+  app.get('/api/v1/jobs', async () => ({
+    jobs: await listJobs(ctx, redis, replica.definitions()),
+  }));
+
+  app.get('/api/v1/jobs/:name', async (request) => {
+    const { name } = params(request);
+    return getJob(ctx, redis, replica.definitions(), name);
+  });
+
+  app.get('/api/v1/jobs/:name/history', async (request) => {
+    const { name } = params(request);
+    const { limit } = validate(HistoryQuery, request.query, 'query');
+    if (!replica.definitions().some((d) => d.name === name)) throw new UnknownJobError(name);
+    return jobHistory(ctx, redis, name, limit);
+  });
+
+  const guarded = { onRequest: auth.hook() };
+
+  app.post('/api/v1/jobs/:name/pause', guarded, async (request) => {
+    const { name } = params(request);
+    const { reason } = body(PauseBody, request);
+    const paused = await pauseJob(ctx, name, operatorOf(request), reason ?? null);
+    request.log.info({ job: name, by: paused.by, reason: paused.reason }, 'paused over HTTP');
+    return { job: name, paused };
+  });
+
+  app.post('/api/v1/jobs/:name/resume', guarded, async (request) => {
+    const { name } = params(request);
+    body(z.strictObject({}), request);
+    const lifted = await resumeJob(ctx, name);
+    request.log.info(
+      { job: name, by: operatorOf(request), resumed: lifted !== null },
+      'resumed over HTTP',
+    );
+    return { job: name, resumed: lifted !== null };
+  });
+
+  app.post('/api/v1/jobs/:name/trigger', guarded, async (request, reply) => {
+    const { name } = params(request);
+    const { payload } = body(TriggerBody, request);
+    const trigger = await triggerJob(ctx, name, operatorOf(request), payload);
+    request.log.info({ job: name, by: trigger.by, trigger: trigger.id }, 'triggered over HTTP');
+    return reply.code(202).send({ job: name, trigger, fireId: manualFireId(name, trigger.id) });
+  });
+}

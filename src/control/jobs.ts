@@ -1,0 +1,273 @@
+import cronstrue from 'cronstrue';
+import type { Redis } from 'ioredis';
+import { Intents, type PauseRecord } from '../coordination/intents.js';
+import type { JobDefinition } from '../definitions/types.js';
+import { skipKeys } from '../dispatch/producer.js';
+import { UnknownJobError } from '../errors.js';
+import {
+  compileSchedule,
+  formatInstant,
+  nextFires,
+  type CompiledSchedule,
+} from '../schedule/index.js';
+// Read-only models of the worker's Redis records (no worker code runs here).
+import {
+  readHistory,
+  toSkipEntry,
+  type HistoryEntry,
+  type JobHistory,
+  type RunRecord,
+  type SkipEntry,
+} from '../worker/history.js';
+import { runKeys } from '../worker/keys.js';
+import { etcdCall, redisCall, type ControlContext } from './context.js';
+
+/** One job as operators see it: the definition's essentials, what comes next, what happened. */
+export interface JobSummary {
+  name: string;
+  /** The cron expression or macro as written. */
+  schedule: string;
+  /** The schedule in words (English), e.g. "At 09:00 AM, Monday through Friday". */
+  scheduleText: string;
+  timezone: string;
+  queue: string;
+  handler: string;
+  overlap: JobDefinition['overlap'];
+  catchUp: JobDefinition['catchUp'];
+  description: string | null;
+  owner: string | null;
+  tags: string[];
+  /** The next fire instants (ISO 8601 with the zone's offset). */
+  nextFires: string[];
+  /** The operator's pause (who, why, when), or null. */
+  paused: PauseRecord | null;
+  /** The newest run record (any status, `running` included), or null. */
+  lastRun: HistoryEntry | null;
+}
+
+/** One job in detail (GET /api/v1/jobs/:name). */
+export interface JobDetail {
+  job: JobSummary & { definition: JobDefinition };
+  nextFires: string[];
+  /** The newest run records, newest first (kind `run`). */
+  recentRuns: HistoryEntry[];
+  /** The newest skip records of the leader (and overlap skips), newest first. */
+  skips: SkipEntry[];
+  /** Run outcome counters of the job. */
+  counts: Record<string, number>;
+  /** Skipped fires by reason, `total` included. */
+  skipCounts: Record<string, number>;
+}
+
+const compiled = new Map<string, CompiledSchedule>();
+
+function schedule(def: Pick<JobDefinition, 'schedule' | 'timezone'>): CompiledSchedule {
+  const key = `${def.timezone}\u0000${def.schedule}`;
+  let s = compiled.get(key);
+  if (!s) {
+    if (compiled.size > 10_000) compiled.clear();
+    s = compileSchedule(def.schedule, def.timezone);
+    compiled.set(key, s);
+  }
+  return s;
+}
+
+const texts = new Map<string, string>();
+
+/** A cron expression in words ("At 09:00 AM, Monday through Friday"); the expression if not. */
+export function scheduleText(expression: string): string {
+  let text = texts.get(expression);
+  if (text === undefined) {
+    try {
+      text = cronstrue.toString(expression, { throwExceptionOnParseError: true, verbose: false });
+    } catch {
+      text = expression;
+    }
+    if (texts.size > 10_000) texts.clear();
+    texts.set(expression, text);
+  }
+  return text;
+}
+
+/** The next `count` fires of a job strictly after `now`, ISO 8601 with the zone's offset. */
+export function upcomingFires(def: JobDefinition, now: number, count: number): string[] {
+  return nextFires(schedule(def), now, count).map((ms) => formatInstant(ms, def.timezone));
+}
+
+export function summarize(
+  def: JobDefinition,
+  paused: PauseRecord | null,
+  lastRun: HistoryEntry | null,
+  now: number,
+  fires = 3,
+): JobSummary {
+  return {
+    name: def.name,
+    schedule: def.schedule,
+    scheduleText: scheduleText(def.schedule),
+    timezone: def.timezone,
+    queue: def.queue,
+    handler: def.handler,
+    overlap: def.overlap,
+    catchUp: def.catchUp,
+    description: def.description,
+    owner: def.owner,
+    tags: [...def.tags],
+    nextFires: upcomingFires(def, now, fires),
+    paused,
+    lastRun,
+  };
+}
+
+/** Every pause record of the namespace (one range read). */
+export async function readPausedJobs(ctx: ControlContext): Promise<Map<string, PauseRecord>> {
+  return etcdCall(ctx, 'read the paused jobs', async () => {
+    const { paused } = await new Intents(ctx.etcd, ctx.keys).readPaused();
+    return paused;
+  });
+}
+
+/** The pause record of one job, or null. */
+export async function readPause(ctx: ControlContext, job: string): Promise<PauseRecord | null> {
+  const text = await etcdCall(ctx, 'read the pause of the job', () =>
+    ctx.etcd.get(ctx.keys.paused(job)).string(),
+  );
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as PauseRecord;
+  } catch {
+    return null;
+  }
+}
+
+function runEntry(json: string | null): HistoryEntry | null {
+  if (json === null) return null;
+  try {
+    return { kind: 'run', ...(JSON.parse(json) as RunRecord) };
+  } catch {
+    return null;
+  }
+}
+
+function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('Redis pipeline was discarded');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+/** The newest run record of each job (two pipelined round trips however many jobs). */
+export async function readLastRuns(
+  redis: Redis,
+  prefix: string,
+  jobs: readonly string[],
+): Promise<Map<string, HistoryEntry>> {
+  const out = new Map<string, HistoryEntry>();
+  if (jobs.length === 0) return out;
+  const newest = redis.pipeline();
+  for (const job of jobs) newest.zrevrange(runKeys(prefix, job).history, 0, 0);
+  const ids = checkPipeline(await newest.exec()) as string[][];
+  const wanted: { job: string; id: string }[] = [];
+  jobs.forEach((job, i) => {
+    const id = ids[i]?.[0];
+    if (id !== undefined) wanted.push({ job, id });
+  });
+  if (wanted.length === 0) return out;
+  const records = redis.pipeline();
+  for (const w of wanted) records.hget(runKeys(prefix, w.job).records, w.id);
+  const values = checkPipeline(await records.exec()) as (string | null)[];
+  wanted.forEach((w, i) => {
+    const entry = runEntry(values[i] ?? null);
+    if (entry) out.set(w.job, entry);
+  });
+  return out;
+}
+
+/**
+ * Every job of `definitions` (this process's loaded set) with its pause record from etcd and
+ * its newest run from Redis.
+ */
+export async function listJobs(
+  ctx: ControlContext,
+  redis: Redis,
+  definitions: readonly JobDefinition[],
+  now = Date.now(),
+): Promise<JobSummary[]> {
+  const names = definitions.map((d) => d.name);
+  const [paused, lastRuns] = await Promise.all([
+    readPausedJobs(ctx),
+    redisCall(ctx.config, 'read the last runs', () =>
+      readLastRuns(redis, ctx.config.queuePrefix, names),
+    ),
+  ]);
+  return [...definitions]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((d) => summarize(d, paused.get(d.name) ?? null, lastRuns.get(d.name) ?? null, now));
+}
+
+/** One job in detail: definition, next 10 fires, pause, the newest 20 runs and 20 skips. */
+export async function getJob(
+  ctx: ControlContext,
+  redis: Redis,
+  definitions: readonly JobDefinition[],
+  name: string,
+  now = Date.now(),
+): Promise<JobDetail> {
+  const def = definitions.find((d) => d.name === name);
+  if (!def) throw new UnknownJobError(name);
+  const prefix = ctx.config.queuePrefix;
+  const [paused, history] = await Promise.all([
+    readPause(ctx, name),
+    redisCall(ctx.config, 'read the history', async () => {
+      const k = runKeys(prefix, name);
+      const s = skipKeys(prefix, name);
+      const [ids, skipJson, counts, skipCounts] = checkPipeline(
+        await redis
+          .pipeline()
+          .zrevrange(k.history, 0, 19)
+          .zrevrange(s.list, 0, 19)
+          .hgetall(k.counts)
+          .hgetall(s.counts)
+          .exec(),
+      ) as [string[], string[], Record<string, string>, Record<string, string>];
+      const values = ids.length > 0 ? await redis.hmget(k.records, ...ids) : [];
+      return {
+        runs: values.map(runEntry).filter((e): e is HistoryEntry => e !== null),
+        skips: skipJson
+          .map(toSkipEntry)
+          .filter((e): e is SkipEntry => e !== null)
+          .sort((a, b) => Date.parse(b.decidedAt) - Date.parse(a.decidedAt)),
+        counts: numbers(counts),
+        skipCounts: numbers(skipCounts),
+      };
+    }),
+  ]);
+  const summary = summarize(def, paused, history.runs[0] ?? null, now);
+  return {
+    job: { ...summary, definition: def },
+    nextFires: upcomingFires(def, now, 10),
+    recentRuns: history.runs,
+    skips: history.skips,
+    counts: history.counts,
+    skipCounts: history.skipCounts,
+  };
+}
+
+/** A job's history (runs and skips merged, newest first), as `baton history --json` prints it. */
+export async function jobHistory(
+  ctx: ControlContext,
+  redis: Redis,
+  job: string,
+  limit: number,
+): Promise<JobHistory> {
+  return redisCall(ctx.config, 'read the history', () =>
+    readHistory(redis, ctx.config.queuePrefix, job, { limit }),
+  );
+}
+
+function numbers(hash: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(hash)) out[k] = Number(v);
+  return out;
+}

@@ -1,0 +1,135 @@
+import type { Etcd3, IKeyValue } from 'etcd3';
+import { NotLeaderError } from '../errors.js';
+import type { Keys } from './keys.js';
+import type { Session } from './session.js';
+
+/** What a leader holds: the key it campaigned with and that key's create revision. */
+export interface Leadership {
+  /** `<ns>/election/<leaseId>`. */
+  key: string;
+  /** Create revision of {@link key}, as a decimal string: the fencing token. */
+  token: string;
+  /** Aborted when leadership is certainly over (own key deleted, session ended). */
+  signal: AbortSignal;
+}
+
+/** The value of a campaign key: who campaigns. */
+export interface CandidateInfo {
+  id: string;
+  http: string | null;
+}
+
+/**
+ * Campaigns for leadership the way etcd's Go `concurrency.Election.Campaign` does: create
+ * `<ns>/election/<leaseId>` (Create == 0) on the session's lease; its create revision is the
+ * fencing token; then wait until every campaign key with a lower create revision is deleted,
+ * watching the next lower one (no polling). Resolves once this replica leads; rejects when the
+ * session ends first.
+ * @see https://github.com/etcd-io/etcd/blob/v3.4.0/clientv3/concurrency/election.go#L63
+ * @see https://github.com/etcd-io/etcd/blob/v3.4.0/clientv3/concurrency/key.go#L27 (waitDeletes)
+ */
+export async function campaign(
+  etcd: Etcd3,
+  keys: Keys,
+  session: Session,
+  info: CandidateInfo,
+): Promise<Leadership> {
+  const key = keys.election(session.leaseId);
+  const res = await etcd
+    .if(key, 'Create', '==', 0)
+    .then(etcd.put(key).value(JSON.stringify(info)).lease(session.leaseId))
+    .else(etcd.get(key))
+    .commit();
+  const token = res.succeeded
+    ? res.header.revision
+    : (res.responses[0]?.response_range.kvs[0]?.create_revision ?? null);
+  if (token === null) throw new NotLeaderError('campaign key vanished while campaigning');
+
+  const before = (BigInt(token) - 1n).toString();
+  for (;;) {
+    if (session.ended) throw new NotLeaderError(`session ended: ${String(session.signal.reason)}`);
+    const lower = await etcd
+      .getAll()
+      .prefix(keys.electionPrefix)
+      .maxCreateRevision(before)
+      .sort('Create', 'Descend')
+      .limit(1)
+      .exec();
+    const blocker = lower.kvs[0];
+    if (!blocker) break;
+    await waitDelete(etcd, blocker, lower.header.revision, session.signal);
+  }
+
+  const leadership = new AbortController();
+  const ownKeyWatch = await etcd.watch().key(key).startRevision(token).only('delete').create();
+  const stop = (reason: string) => {
+    if (!leadership.signal.aborted) leadership.abort(reason);
+    void ownKeyWatch.cancel().catch(() => undefined);
+  };
+  // etcd3's Campaign misses the deletion of its own key; baton watches it (DESIGN.md, Election).
+  ownKeyWatch.on('delete', () => stop('own election key was deleted'));
+  ownKeyWatch.on('error', (err) => stop(`watch on own election key failed: ${err.message}`));
+  session.signal.addEventListener('abort', () => stop(String(session.signal.reason)), {
+    once: true,
+  });
+  if (session.ended) stop(String(session.signal.reason));
+  return { key, token, signal: leadership.signal };
+}
+
+/** Resolves when `kv` is deleted (watching from the revision it was read at). */
+async function waitDelete(
+  etcd: Etcd3,
+  kv: IKeyValue,
+  readRevision: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const watcher = await etcd
+    .watch()
+    .key(kv.key)
+    .startRevision((BigInt(readRevision) + 1n).toString())
+    .only('delete')
+    .create();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new NotLeaderError(`session ended: ${String(signal.reason)}`));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      watcher.once('delete', () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      watcher.once('error', (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      });
+    });
+  } finally {
+    await watcher.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * The current leader: the campaign key with the lowest create revision. Unlike etcd3's
+ * ElectionObserver, this is one consistent range read, so it cannot report a stale leader
+ * from an event race.
+ */
+export async function currentLeader(
+  etcd: Etcd3,
+  keys: Keys,
+): Promise<(CandidateInfo & { token: string; key: string }) | null> {
+  const res = await etcd
+    .getAll()
+    .prefix(keys.electionPrefix)
+    .sort('Create', 'Ascend')
+    .limit(1)
+    .exec();
+  const kv = res.kvs[0];
+  if (!kv) return null;
+  let info: CandidateInfo;
+  try {
+    info = JSON.parse(kv.value.toString()) as CandidateInfo;
+  } catch {
+    info = { id: kv.value.toString(), http: null };
+  }
+  return { ...info, token: kv.create_revision, key: kv.key.toString() };
+}

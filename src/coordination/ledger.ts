@@ -1,0 +1,225 @@
+import type { Etcd3, IRequestOp } from 'etcd3';
+import { NotLeaderError } from '../errors.js';
+import { orderId, type Order } from '../fire.js';
+import type { Keys } from './keys.js';
+import { scanPrefix } from './scan.js';
+
+/**
+ * etcd rejects a txn with more than `--max-txn-ops` (default 128) operations. The fence
+ * comparison does not count; a decision's ops are never split across txns.
+ */
+export const MAX_TXN_OPS = 120;
+/**
+ * Bytes of orders in one outbox key: etcd refuses requests over `--max-request-bytes`
+ * (default 1.5 MiB).
+ */
+const MAX_BATCH_BYTES = 1024 * 1024;
+/**
+ * Fenced txns in flight at once. etcd folds concurrent txns into one raft entry and one fsync,
+ * so concurrency is what makes a burst cheap.
+ */
+const TXN_CONCURRENCY = 16;
+
+/** The last decided instant of a job: every instant up to it has been fired or skipped. */
+export interface Watermark {
+  /** Epoch ms. */
+  at: number;
+  /** Token of the leader that decided it. */
+  token: string;
+}
+
+/** A committed order waiting in the outbox. */
+export interface OutboxEntry {
+  /** {@link orderId}: the BullMQ id of a run, a unique id of a skip record. */
+  id: string;
+  order: Order;
+  /** The outbox key (`<ns>/outbox/<batch>`) that holds it with the other orders of its txn. */
+  batch: string;
+}
+
+interface Chunk {
+  ops: IRequestOp[];
+  orders: Order[];
+  bytes: number;
+}
+
+/** One job's share of a commit: its new watermark and the orders it produces. */
+export interface JobDecision {
+  job: string;
+  /** New watermark, or null to leave it unchanged (manual runs). */
+  watermark: number | null;
+  orders: Order[];
+  /** Keys consumed by this decision (operator triggers), deleted in the same txn. */
+  consume?: string[];
+}
+
+/** Who may commit: the leader's election key must still have this create revision. */
+export interface Fence {
+  key: string;
+  token: string;
+}
+
+/**
+ * The fenced fire ledger in etcd: per-job watermarks (`<ns>/fires/<job>`) and the outbox of
+ * decisions not yet acknowledged by Redis. Each txn writes its orders as one outbox key,
+ * `<ns>/outbox/<token>-<seq>` holding a JSON array, so a burst costs one op per job (its
+ * watermark) plus one per txn, and one delete per txn to acknowledge.
+ */
+export class Ledger {
+  private seq = 0;
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly keys: Keys,
+  ) {}
+
+  async readWatermarks(): Promise<Map<string, Watermark>> {
+    const res = await scanPrefix(this.etcd, this.keys.firesPrefix);
+    const out = new Map<string, Watermark>();
+    for (const kv of res.kvs) {
+      const job = kv.key.toString().slice(this.keys.firesPrefix.length);
+      try {
+        const w = JSON.parse(kv.value.toString()) as Watermark;
+        if (typeof w.at === 'number') out.set(job, w);
+      } catch {
+        // An unreadable watermark is treated as absent: the job starts fresh.
+      }
+    }
+    return out;
+  }
+
+  async readOutbox(): Promise<OutboxEntry[]> {
+    const res = await scanPrefix(this.etcd, this.keys.outboxPrefix);
+    const out: OutboxEntry[] = [];
+    for (const kv of res.kvs) {
+      const batch = kv.key.toString().slice(this.keys.outboxPrefix.length);
+      let orders: Order[];
+      try {
+        orders = JSON.parse(kv.value.toString()) as Order[];
+      } catch {
+        // Never written by baton in this form; leave it for an operator rather than guess.
+        continue;
+      }
+      for (const order of orders) out.push({ id: orderId(order), order, batch });
+    }
+    return out;
+  }
+
+  /**
+   * Commits decisions in txns guarded by `Create(fence.key) == fence.token`, each txn at most
+   * {@link MAX_TXN_OPS} operations and a decision's ops always together, up to
+   * {@link TXN_CONCURRENCY} txns in flight; `committed` gets each txn's orders as soon as it
+   * commits, so publishing overlaps the rest of a burst. Decisions without a watermark (a job's
+   * overflow orders, manual runs) commit first, those that move a watermark after them: a
+   * watermark never passes an instant whose order is not in the outbox. Throws
+   * {@link NotLeaderError} when a guard fails (the caller must stop deciding at once); txns
+   * committed before that stay committed, and their orders are in the outbox, which makes that safe.
+   */
+  async commit(
+    fence: Fence,
+    decisions: JobDecision[],
+    committed: (entries: OutboxEntry[]) => void,
+  ): Promise<void> {
+    for (const phase of [
+      decisions.filter((d) => d.watermark === null),
+      decisions.filter((d) => d.watermark !== null),
+    ]) {
+      await this.runChunks(fence, this.chunk(fence, phase), committed);
+    }
+  }
+
+  private chunk(fence: Fence, decisions: JobDecision[]): Chunk[] {
+    const chunks: Chunk[] = [];
+    let current: Chunk = { ops: [], orders: [], bytes: 0 };
+    for (const d of decisions) {
+      // Raw request ops: etcd3's builders cost a promise per op, which dominated a 10,000-job burst.
+      const ops: IRequestOp[] = [];
+      if (d.watermark !== null) {
+        const w: Watermark = { at: d.watermark, token: fence.token };
+        ops.push(put(this.keys.fire(d.job), JSON.stringify(w)));
+      }
+      for (const k of d.consume ?? []) ops.push({ request_delete_range: { key: Buffer.from(k) } });
+      const bytes = d.orders.reduce((n, o) => n + JSON.stringify(o).length, 0);
+      // +1: the chunk's own outbox key.
+      if (ops.length + 1 > MAX_TXN_OPS || bytes > MAX_BATCH_BYTES) {
+        throw new Error(
+          `internal: one decision of ${d.job} does not fit one txn; callers must split it`,
+        );
+      }
+      if (
+        current.ops.length + ops.length + 1 > MAX_TXN_OPS ||
+        current.bytes + bytes > MAX_BATCH_BYTES
+      ) {
+        chunks.push(current);
+        current = { ops: [], orders: [], bytes: 0 };
+      }
+      current.ops.push(...ops);
+      current.orders.push(...d.orders);
+      current.bytes += bytes;
+    }
+    if (current.ops.length > 0 || current.orders.length > 0) chunks.push(current);
+    return chunks;
+  }
+
+  private async runChunks(
+    fence: Fence,
+    chunks: Chunk[],
+    committed: (entries: OutboxEntry[]) => void,
+  ): Promise<void> {
+    let next = 0;
+    let failure: unknown = null;
+    const worker = async () => {
+      while (failure === null && next < chunks.length) {
+        const chunk = chunks[next++]!;
+        const batch = `${fence.token}-${String(++this.seq).padStart(10, '0')}`;
+        const ops = [...chunk.ops];
+        if (chunk.orders.length > 0) {
+          ops.push(put(this.keys.outbox(batch), JSON.stringify(chunk.orders)));
+        }
+        try {
+          const res = await this.etcd
+            .if(fence.key, 'Create', '==', fence.token)
+            .then(...ops)
+            .commit();
+          if (!res.succeeded) {
+            throw new NotLeaderError(
+              `fenced commit refused: ${fence.key} no longer has create revision ${fence.token}`,
+            );
+          }
+          if (chunk.orders.length > 0) {
+            committed(chunk.orders.map((order) => ({ id: orderId(order), order, batch })));
+          }
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TXN_CONCURRENCY, chunks.length) }, worker));
+    if (failure !== null) throw failure;
+  }
+
+  /** Deletes outbox batches once Redis has all their orders. Not fenced: only published batches go. */
+  async acknowledge(batches: string[]): Promise<void> {
+    const groups: string[][] = [];
+    for (let i = 0; i < batches.length; i += MAX_TXN_OPS)
+      groups.push(batches.slice(i, i + MAX_TXN_OPS));
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) {
+        const ops = groups[next++]!.map((b): IRequestOp => ({
+          request_delete_range: { key: Buffer.from(this.keys.outbox(b)) },
+        }));
+        // etcd3's builder needs a comparison; this one always holds (version of any key >= 0).
+        await this.etcd
+          .if(this.keys.root, 'Version', '>', -1)
+          .then(...ops)
+          .commit();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TXN_CONCURRENCY, groups.length) }, worker));
+  }
+}
+
+function put(key: string, value: string): IRequestOp {
+  return { request_put: { key: Buffer.from(key), value: Buffer.from(value) } };
+}

@@ -1,0 +1,459 @@
+import { z } from 'zod';
+import { compileSchedule } from '../schedule/index.js';
+import { DURATION_HINT, parseDuration } from './duration.js';
+import { didYouMean } from './suggest.js';
+import type { JobDefinition } from './types.js';
+
+/**
+ * Job and queue names: 1-63 characters of lowercase letters, digits, `.`, `_`, `-`, starting with
+ * a letter or digit. They end up in BullMQ ids (`<job>@<epochMs>`, where `:` is forbidden) and in
+ * etcd keys (`<ns>/fires/<job>`), so `@`, `/`, `:` and whitespace are never allowed.
+ */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const NAME_RULE =
+  'use 1-63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+/** Every key a job mapping may hold, in the order they are documented. */
+export const JOB_KEYS = [
+  'name',
+  'schedule',
+  'timezone',
+  'handler',
+  'queue',
+  'payload',
+  'catchUp',
+  'catchUpLimit',
+  'startingDeadline',
+  'overlap',
+  'jitter',
+  'retries',
+  'timeout',
+  'paused',
+  'retention',
+  'description',
+  'owner',
+  'tags',
+] as const;
+export const RETRY_KEYS = ['attempts', 'backoff', 'delay'] as const;
+export const RETENTION_KEYS = ['age', 'count'] as const;
+
+export const DEFAULT_TIMEZONE = 'UTC';
+export const DEFAULT_QUEUE = 'baton';
+export const DEFAULT_RETRIES = { attempts: 1, backoff: 'exponential', delayMs: 1_000 } as const;
+export const DEFAULT_RETENTION = { ageMs: 7 * 86_400_000, count: 1_000 } as const;
+export const DEFAULT_CATCH_UP_LIMIT = 100;
+
+const ZONE_HINT = 'use an IANA zone such as "Europe/London" or "UTC"';
+
+/** True when the runtime's Intl (the same data luxon uses) knows the zone. */
+export function isValidTimeZone(zone: string): boolean {
+  if (zone.trim() === '') return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let zoneNames: string[] | undefined;
+function knownZones(): string[] {
+  if (zoneNames === undefined) {
+    try {
+      zoneNames = [...Intl.supportedValuesOf('timeZone'), 'UTC'];
+    } catch {
+      zoneNames = ['UTC'];
+    }
+  }
+  return zoneNames;
+}
+
+/** The error message for a zone that {@link isValidTimeZone} rejects. */
+export function unknownZoneMessage(zone: string): string {
+  const guess = didYouMean(zone, knownZones());
+  return `unknown time zone ${JSON.stringify(zone)} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}${ZONE_HINT})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// zod schema of one job as written in YAML. Custom checks put a `kind` in the issue params so the
+// formatter below can word the message with the label of where the value really is.
+
+type Ctx = z.core.$RefinementCtx;
+
+function custom(ctx: Ctx, message: string, path?: (string | number)[]): void {
+  ctx.addIssue({ code: 'custom', message, ...(path === undefined ? {} : { path }) });
+}
+
+const nameString = (what: 'job name' | 'queue name') =>
+  z.string().superRefine((value, ctx) => {
+    if (!NAME_PATTERN.test(value)) {
+      custom(ctx, `bad ${what} ${JSON.stringify(value)} (${NAME_RULE}; no "@", "/" or ":")`);
+    }
+  });
+
+const scheduleString = z.string().superRefine((value, ctx) => {
+  if (value.trim() === '') {
+    custom(ctx, 'schedule is empty (use a cron expression such as "0 9 * * 1-5" or @daily)');
+    return;
+  }
+  try {
+    compileSchedule(value, DEFAULT_TIMEZONE);
+  } catch (err) {
+    custom(ctx, err instanceof Error ? err.message : String(err));
+  }
+});
+
+const zoneString = z.string().superRefine((value, ctx) => {
+  if (!isValidTimeZone(value)) custom(ctx, unknownZoneMessage(value));
+});
+
+const handlerString = z.string().superRefine((value, ctx) => {
+  if (!/^\S{1,200}$/.test(value)) {
+    custom(
+      ctx,
+      `bad handler name ${JSON.stringify(value)} (use 1-200 characters without spaces; default is the job name)`,
+    );
+  }
+});
+
+interface DurationOptions {
+  /** `null` is accepted (meaning "none"). */
+  nullable?: boolean;
+  /** 0 is refused. */
+  positive?: boolean;
+}
+
+/** A duration field: `0`, or a string like `30s`, `1h30m`. Output is milliseconds. */
+function duration(options: { nullable: true; positive?: boolean }): z.ZodType<number | null>;
+function duration(options?: { nullable?: false; positive?: boolean }): z.ZodType<number>;
+function duration(options: DurationOptions = {}): z.ZodType<number | null> {
+  return z.unknown().transform((value, ctx): number | null => {
+    if (value === null && options.nullable) return null;
+    let ms: number;
+    try {
+      ms = parseDuration(value as string | number);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'bad duration', params: { kind: 'duration' } });
+      return z.NEVER;
+    }
+    if (options.positive && ms <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'duration must be positive',
+        params: { kind: 'positiveDuration', nullable: options.nullable === true },
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const positiveInt = z.number().int().positive();
+
+/** Any JSON value: null, booleans, strings, finite numbers, lists and mappings of those. */
+const jsonValue = z.unknown().superRefine((value, ctx) => {
+  const visit = (v: unknown, path: (string | number)[]): void => {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'not JSON',
+          path,
+          params: { kind: 'json', got: String(v) },
+        });
+      }
+      return;
+    }
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => visit(item, [...path, i]));
+      return;
+    }
+    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const [k, item] of Object.entries(v)) visit(item, [...path, k]);
+      return;
+    }
+    ctx.addIssue({ code: 'custom', message: 'not JSON', path, params: { kind: 'json' } });
+  };
+  visit(value, []);
+});
+
+const retriesObject = z.strictObject({
+  attempts: positiveInt.optional(),
+  backoff: z.enum(['fixed', 'exponential']).optional(),
+  delay: duration().optional(),
+});
+
+const retentionObject = z.strictObject({
+  age: duration({ positive: true }).optional(),
+  count: positiveInt.optional(),
+});
+
+/** The zod schema of one job mapping as written in YAML (keys without the `Ms` suffixes). */
+export const jobSchema = z.strictObject({
+  name: nameString('job name'),
+  schedule: scheduleString,
+  timezone: zoneString.optional(),
+  handler: handlerString.optional(),
+  queue: nameString('queue name').optional(),
+  payload: jsonValue.optional(),
+  catchUp: z.enum(['none', 'latest', 'all']).optional(),
+  catchUpLimit: positiveInt.optional(),
+  startingDeadline: duration({ nullable: true, positive: true }).optional(),
+  overlap: z.enum(['allow', 'forbid', 'replace']).optional(),
+  jitter: duration().optional(),
+  // `retries: 3` is short for `retries: { attempts: 3 }`.
+  retries: z
+    .preprocess((v) => (typeof v === 'number' ? { attempts: v } : v), retriesObject)
+    .optional(),
+  timeout: duration({ nullable: true, positive: true }).optional(),
+  paused: z.boolean().optional(),
+  // `retention: 30d` is short for `retention: { age: 30d }`.
+  retention: z
+    .preprocess(
+      (v) => (typeof v === 'string' || typeof v === 'number' ? { age: v } : v),
+      retentionObject,
+    )
+    .optional(),
+  description: z.string().nullable().optional(),
+  owner: z.string().nullable().optional(),
+  tags: z.array(z.string().min(1)).optional(),
+});
+
+export type JobInput = z.input<typeof jobSchema>;
+export type JobOutput = z.output<typeof jobSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Issues -> messages.
+
+/** One problem of one job, located by its path inside the job mapping. */
+export interface JobIssue {
+  /** Path inside the job mapping, e.g. `['retries', 'delay']`; `[]` is the mapping itself. */
+  path: (string | number)[];
+  /** `value`: the value at path; `key`: the key at path (unknown keys); `parent`: the mapping holding path (missing keys). */
+  target: 'value' | 'key' | 'parent';
+  message: string;
+}
+
+/** What a value at a path should be, for "X must be Y, got Z" messages. Keys: dotted paths, `*` for list items. */
+const EXPECTED: Record<string, string> = {
+  '': 'a mapping with at least name and schedule',
+  name: 'a job name string',
+  schedule: 'a cron expression string (5 or 6 fields, or a macro such as @daily)',
+  timezone: `an IANA time zone name such as "Europe/London" or "UTC"`,
+  handler: 'a handler name string',
+  queue: 'a queue name string',
+  catchUp: 'one of none, latest, all',
+  catchUpLimit: 'a positive integer',
+  overlap: 'one of allow, forbid, replace',
+  retries: 'a number of attempts or a mapping with attempts, backoff, delay',
+  'retries.attempts': 'a positive integer (total attempts, including the first)',
+  'retries.backoff': 'one of fixed, exponential',
+  paused: 'true or false',
+  retention: 'a duration (age) or a mapping with age, count',
+  'retention.count': 'a positive integer',
+  description: 'a string',
+  owner: 'a string',
+  tags: 'a list of strings',
+  'tags.*': 'a non-empty string',
+};
+
+const KEYS_AT: Record<string, readonly string[]> = {
+  '': JOB_KEYS,
+  retries: RETRY_KEYS,
+  retention: RETENTION_KEYS,
+};
+
+/** Describes a YAML value for "got ..." in messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null (an empty value)';
+  if (typeof value === 'string') {
+    return value.length > 60 ? `${JSON.stringify(value.slice(0, 57))}...` : JSON.stringify(value);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value;
+}
+
+/**
+ * The part of `path` that exists in `raw` as written: `retries: 0` is validated as
+ * `retries.attempts` but written (and reported) as `retries`.
+ */
+function writtenPath(raw: unknown, path: readonly PropertyKey[]): (string | number)[] {
+  const out: (string | number)[] = [];
+  let at: unknown = raw;
+  for (const seg of path) {
+    if (at === null || typeof at !== 'object') break;
+    const key = typeof seg === 'symbol' ? String(seg) : seg;
+    out.push(key);
+    at = (at as Record<string | number, unknown>)[key];
+  }
+  return out;
+}
+
+function labelOf(path: readonly (string | number)[]): string {
+  return path.length === 0
+    ? 'a job'
+    : path
+        .map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`))
+        .join('');
+}
+
+function patternOf(path: readonly (string | number)[]): string {
+  return path.map((seg) => (typeof seg === 'number' ? '*' : seg)).join('.');
+}
+
+function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
+  let at: unknown = raw;
+  for (const seg of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string | number, unknown>)[seg];
+  }
+  return at;
+}
+
+function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boolean): JobIssue[] {
+  const fullPath = issue.path.map((seg) => (typeof seg === 'symbol' ? String(seg) : seg));
+  if (issue.code === 'unrecognized_keys') {
+    const where = patternOf(fullPath);
+    const allowed = KEYS_AT[where] ?? [];
+    const candidates = topLevel && where === '' ? [...allowed, 'jobs'] : allowed;
+    return issue.keys.map((key) => {
+      const guess = didYouMean(key, candidates);
+      const scope = where === '' ? '' : ` in ${labelOf(fullPath)}`;
+      return {
+        path: [...fullPath, key],
+        target: 'key' as const,
+        message: `unknown key ${JSON.stringify(key)}${scope} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}allowed keys: ${allowed.join(', ')})`,
+      };
+    });
+  }
+  const path = writtenPath(raw, fullPath);
+  const label = labelOf(path);
+  const input = valueAt(raw, path);
+  const expected = EXPECTED[patternOf(fullPath)] ?? EXPECTED[patternOf(path)];
+
+  if (issue.code === 'invalid_type' && input === undefined && path.length > 0) {
+    const key = path[path.length - 1]!;
+    return [{ path, target: 'parent', message: `missing required key ${JSON.stringify(key)}` }];
+  }
+  if (issue.code === 'custom') {
+    const params = (issue.params ?? {}) as { kind?: string; nullable?: boolean; got?: string };
+    switch (params.kind) {
+      case 'duration':
+        return [
+          {
+            path,
+            target: 'value',
+            message: `bad duration ${describeValue(input)} for ${label} (${DURATION_HINT})`,
+          },
+        ];
+      case 'positiveDuration':
+        return [
+          {
+            path,
+            target: 'value',
+            message: `${label} must be longer than 0, got ${describeValue(input)}${params.nullable ? ' (leave it out or use null for none)' : ''}`,
+          },
+        ];
+      case 'json':
+        return [
+          {
+            path,
+            target: 'value',
+            message: `${label} must be a JSON value (null, true/false, a string, a finite number, a list or a mapping), got ${params.got ?? describeValue(input)}`,
+          },
+        ];
+      default:
+        return [{ path, target: 'value', message: issue.message }];
+    }
+  }
+  if (issue.code === 'invalid_value' && typeof input === 'string') {
+    const values = issue.values.map(String);
+    const guess = didYouMean(input, values);
+    return [
+      {
+        path,
+        target: 'value',
+        message: `${label} must be one of ${values.join(', ')}, got ${describeValue(input)}${guess === undefined ? '' : ` (did you mean ${JSON.stringify(guess)}?)`}`,
+      },
+    ];
+  }
+  if (expected !== undefined) {
+    const message =
+      path.length === 0
+        ? `a job must be ${expected}, got ${describeValue(input)}`
+        : `${label} must be ${expected}, got ${describeValue(input)}`;
+    return [{ path, target: 'value', message }];
+  }
+  return [{ path, target: 'value', message: `${label}: ${issue.message}` }];
+}
+
+/** A job as validated, without its source location. */
+export type ValidatedJob = Omit<JobDefinition, 'source'>;
+
+export type ValidateJobResult = { ok: true; job: ValidatedJob } | { ok: false; issues: JobIssue[] };
+
+/**
+ * Validates one job mapping (plain JS, as `yaml` produced it) and applies every default.
+ * `topLevel` marks a job that is the whole file (then `jobs` is a did-you-mean candidate).
+ */
+export function validateJob(raw: unknown, options: { topLevel?: boolean } = {}): ValidateJobResult {
+  const parsed = jobSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.flatMap((issue) =>
+      issueToJobIssues(issue, raw, options.topLevel === true),
+    );
+    return { ok: false, issues };
+  }
+  const v = parsed.data;
+  const timezone = v.timezone ?? DEFAULT_TIMEZONE;
+  // Cron syntax was checked in UTC; compile once more in the real zone. A failure now is the
+  // zone's (the schedule module may know fewer zones than Intl).
+  if (timezone !== DEFAULT_TIMEZONE) {
+    try {
+      compileSchedule(v.schedule, timezone);
+    } catch (err) {
+      return {
+        ok: false,
+        issues: [
+          {
+            path: ['timezone'],
+            target: 'value',
+            message: err instanceof Error ? err.message : String(err),
+          },
+        ],
+      };
+    }
+  }
+  const job: ValidatedJob = {
+    name: v.name,
+    schedule: v.schedule,
+    timezone,
+    handler: v.handler ?? v.name,
+    queue: v.queue ?? DEFAULT_QUEUE,
+    payload: v.payload === undefined ? {} : v.payload,
+    catchUp: v.catchUp ?? 'latest',
+    catchUpLimit: v.catchUpLimit ?? DEFAULT_CATCH_UP_LIMIT,
+    startingDeadlineMs: v.startingDeadline ?? null,
+    overlap: v.overlap ?? 'allow',
+    jitterMs: v.jitter ?? 0,
+    retries: {
+      attempts: v.retries?.attempts ?? DEFAULT_RETRIES.attempts,
+      backoff: v.retries?.backoff ?? DEFAULT_RETRIES.backoff,
+      delayMs: v.retries?.delay ?? DEFAULT_RETRIES.delayMs,
+    },
+    timeoutMs: v.timeout ?? null,
+    paused: v.paused ?? false,
+    retention: {
+      ageMs: v.retention?.age ?? DEFAULT_RETENTION.ageMs,
+      count: v.retention?.count ?? DEFAULT_RETENTION.count,
+    },
+    description: v.description ?? null,
+    owner: v.owner ?? null,
+    tags: v.tags ?? [],
+  };
+  return { ok: true, job };
+}

@@ -1,0 +1,223 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { OutboxEntry } from '../coordination/ledger.js';
+import { orderId, type RunOrder, type SkipRecord } from '../fire.js';
+
+/** Skip records kept per job in Redis (the newest ones). */
+export const SKIP_HISTORY_MAX = 1000;
+
+// Idempotent: publishing the same skip record twice (outbox re-published after a crash) neither
+// adds a second entry nor counts it twice.
+const RECORD_SKIP = `
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'total', ARGV[4])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[5]) then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonumber(ARGV[5]) - 1) end
+return 1
+`;
+
+// Decides whether to add one run. 1: add it; 0: it was added (or skipped) already; 2: skipped
+// because of overlap: forbid. KEYS: fire marker, this run's BullMQ job hash, the job's last forbid
+// run, its skip history, its skip counts. ARGV: window ms, forbid (1/0), BullMQ job hash prefix,
+// fire id, skip record JSON, scheduled instant, skip history size.
+const CLAIM_FIRE = `
+local state = redis.call('GET', KEYS[1])
+if state == 'done' or state == 'overlap' then return 0 end
+if state == 'pending' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[2] == '1' then
+  local prev = redis.call('GET', KEYS[3])
+  if prev and prev ~= ARGV[4] then
+    local h = ARGV[3] .. prev
+    if redis.call('EXISTS', h) == 1 and redis.call('HEXISTS', h, 'finishedOn') == 0 then
+      redis.call('SET', KEYS[1], 'overlap', 'PX', ARGV[1])
+      redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+      redis.call('HINCRBY', KEYS[5], 'overlap', 1)
+      redis.call('HINCRBY', KEYS[5], 'total', 1)
+      local n = redis.call('ZCARD', KEYS[4])
+      if n > tonumber(ARGV[7]) then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - tonumber(ARGV[7]) - 1) end
+      return 2
+    end
+  end
+  redis.call('SET', KEYS[3], ARGV[4])
+end
+redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[1])
+return 1
+`;
+
+/** The job's newest run added under `overlap: forbid`. */
+export function lastForbidRunKey(prefix: string, job: string): string {
+  return `${prefix}:baton:lastrun:${job}`;
+}
+
+/** Marker of a published fire id. */
+export function firedKey(prefix: string, fireId: string): string {
+  return `${prefix}:baton:fired:${fireId}`;
+}
+
+/** At most one day: the longest outage after which an outbox entry may be re-published. */
+export const MAX_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
+
+/** How long a fire id stays deduplicated: the job's retention age, at most a day. */
+export function dedupeWindowMs(order: RunOrder): number {
+  return Math.min(order.keep.ageSeconds * 1000, MAX_DEDUPE_WINDOW_MS);
+}
+
+/** Redis keys of baton's own records, beside BullMQ's under the same prefix. */
+export function skipKeys(prefix: string, job: string): { list: string; counts: string } {
+  return { list: `${prefix}:baton:skips:${job}`, counts: `${prefix}:baton:skipcount:${job}` };
+}
+
+/**
+ * Publishes committed outbox entries to Redis: runs into their BullMQ queues with the fire id as
+ * job id (BullMQ ignores an add whose id still exists, so publishing again is harmless while the
+ * finished job is retained), skips into the job's skip history. One `addBulk` per queue.
+ */
+export class Dispatcher {
+  private readonly queues = new Map<string, Queue>();
+  /** Told of each scheduled fire skipped because the job's previous run was still pending. */
+  overlapSkipped: ((order: RunOrder) => void) | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
+    redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
+  }
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      q.on('error', () => undefined);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Publishes every entry or throws; on throw some may be published (retry the whole batch). */
+  async publish(entries: OutboxEntry[], now = Date.now()): Promise<void> {
+    const runs = new Map<string, RunOrder[]>();
+    const skips: { entry: OutboxEntry; record: SkipRecord }[] = [];
+    for (const e of entries) {
+      if (e.order.kind === 'run') {
+        const list = runs.get(e.order.queue) ?? [];
+        list.push(e.order);
+        runs.set(e.order.queue, list);
+      } else {
+        skips.push({ entry: e, record: e.order });
+      }
+    }
+    const work: Promise<unknown>[] = [];
+    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, now));
+    if (skips.length > 0) {
+      const pipeline = this.redis.pipeline();
+      for (const { entry, record } of skips) {
+        const k = skipKeys(this.prefix, record.job);
+        (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
+          k.list,
+          k.counts,
+          record.first,
+          JSON.stringify({ id: entry.id, ...record }),
+          record.reason,
+          record.count,
+          SKIP_HISTORY_MAX,
+        );
+      }
+      work.push(
+        pipeline.exec().then((results) => {
+          const failed = results?.find(([err]) => err);
+          if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+        }),
+      );
+    }
+    const settled = await Promise.allSettled(work);
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected) throw rejected.reason;
+  }
+
+  /**
+   * Adds runs to one queue so that a fire id is added at most once within its dedupe window.
+   *
+   * BullMQ ignores an existing job id only while that job exists, and its count-based retention
+   * is per queue (a busy queue forgets ids within seconds); its throttle-mode deduplication key is
+   * deleted with the job too. So baton keeps its own marker per fire id, `pending` before the add
+   * and `done` after it: `done` is never added again; `pending` (a publisher died mid-way) is
+   * added only if the job is not in Redis.
+   */
+  private async addRuns(queue: string, orders: RunOrder[], now: number): Promise<void> {
+    const claim = this.redis.pipeline();
+    for (const o of orders) {
+      const at = Date.parse(o.data.scheduledAt);
+      const skip: SkipRecord = {
+        kind: 'skip',
+        job: o.data.job,
+        reason: 'overlap',
+        first: at,
+        last: at,
+        count: 1,
+        decidedAt: now,
+        fencingToken: o.data.fencingToken,
+        leader: o.data.leader,
+      };
+      const k = skipKeys(this.prefix, o.data.job);
+      (claim as unknown as Record<string, (...a: unknown[]) => void>).batonClaimFire!(
+        firedKey(this.prefix, o.data.fireId),
+        `${this.prefix}:${queue}:${o.data.fireId}`,
+        lastForbidRunKey(this.prefix, o.data.job),
+        k.list,
+        k.counts,
+        dedupeWindowMs(o),
+        o.forbidOverlap ? '1' : '0',
+        `${this.prefix}:${queue}:`,
+        o.data.fireId,
+        JSON.stringify({ id: orderId(skip), ...skip }),
+        at,
+        SKIP_HISTORY_MAX,
+      );
+    }
+    const claimed = await claim.exec();
+    const toAdd = orders.filter((o, i) => {
+      const [err, result] = claimed?.[i] ?? [new Error('Redis pipeline was discarded'), null];
+      if (err) throw err;
+      if (result === 2) this.overlapSkipped?.(o);
+      return result === 1;
+    });
+    if (toAdd.length === 0) return;
+    await this.queue(queue).addBulk(
+      toAdd.map((o) => ({
+        name: o.data.job,
+        data: o.data,
+        opts: {
+          jobId: o.data.fireId,
+          delay: Math.max(0, o.availableAt - now),
+          attempts: o.attempts,
+          backoff: o.backoff,
+          removeOnComplete: { age: o.keep.ageSeconds, count: o.keep.count },
+          removeOnFail: { age: o.keep.ageSeconds, count: o.keep.count },
+        },
+      })),
+    );
+    const done = this.redis.pipeline();
+    for (const o of toAdd) done.set(firedKey(this.prefix, o.data.fireId), 'done', 'KEEPTTL');
+    const results = await done.exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+  }
+
+  /** True when Redis answers. */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

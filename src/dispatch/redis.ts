@@ -1,0 +1,31 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ResolvedConfig } from '../config/index.js';
+
+/**
+ * A Redis connection for baton. `purpose: 'producer'` fails fast while Redis is down (no offline
+ * queue) so the leader notices at once and keeps fires in the outbox; `purpose: 'worker'` follows
+ * BullMQ's rule for blocking connections (`maxRetriesPerRequest: null`).
+ */
+export function createRedis(
+  config: Pick<ResolvedConfig, 'redisUrl' | 'redisCa'>,
+  purpose: 'producer' | 'worker' | 'cli',
+): Redis {
+  const options: RedisOptions = {
+    lazyConnect: false,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+  };
+  if (purpose === 'worker') {
+    options.maxRetriesPerRequest = null;
+  } else {
+    options.enableOfflineQueue = purpose === 'cli';
+    options.maxRetriesPerRequest = 1;
+  }
+  if (config.redisUrl.startsWith('rediss://')) {
+    options.tls = config.redisCa ? { ca: config.redisCa } : {};
+  }
+  const redis = new Redis(config.redisUrl, options);
+  // ioredis emits 'error' on every failed reconnect; callers observe state through commands.
+  redis.on('error', () => undefined);
+  return redis;
+}

@@ -1,0 +1,81 @@
+/**
+ * The records that flow from the leader's fire decisions to Redis. They are committed to the etcd
+ * outbox first (so a new leader can publish them again) and then published: a run is added to its
+ * BullMQ queue, a skip is written to the job's skip history.
+ */
+
+/** `job.data` of every BullMQ job baton enqueues (the stable interface of DESIGN.md). */
+export interface RunData {
+  job: string;
+  /** The scheduled instant (ISO 8601, UTC); for a manual run, when it was requested. */
+  scheduledAt: string;
+  /** `<job>@<epochMs>` or `<job>@manual-<id>`; also the BullMQ job id. */
+  fireId: string;
+  /** Create revision of the deciding leader's election key, as a decimal string. */
+  fencingToken: string;
+  /** Replica id of the leader that enqueued it. */
+  leader: string;
+  payload: unknown;
+  manual: boolean;
+}
+
+/** A run to add to BullMQ. */
+export interface RunOrder {
+  kind: 'run';
+  queue: string;
+  data: RunData;
+  /** Epoch ms when the run becomes available to workers (scheduled instant + jitter). */
+  availableAt: number;
+  attempts: number;
+  backoff: { type: 'fixed' | 'exponential'; delay: number };
+  /** Retention of the finished BullMQ job; also bounds how long its id stays deduplicated. */
+  keep: { ageSeconds: number; count: number };
+  /**
+   * `overlap: forbid` for a scheduled fire: skip it (recorded as 'overlap') while the job's
+   * previous run is still waiting, delayed, retrying or active.
+   */
+  forbidOverlap?: boolean;
+}
+
+export type SkipReason =
+  | 'paused'
+  | 'catch-up-none'
+  | 'catch-up-latest'
+  | 'beyond-limit'
+  | 'past-deadline'
+  | 'unknown-job'
+  | 'overlap';
+
+/** A range of fire instants of one job that were decided not to run. */
+export interface SkipRecord {
+  kind: 'skip';
+  job: string;
+  reason: SkipReason;
+  /** First and last skipped instant (epoch ms) and how many instants the range holds. */
+  first: number;
+  last: number;
+  count: number;
+  /** When the decision was made and by whom. */
+  decidedAt: number;
+  fencingToken: string;
+  leader: string;
+}
+
+export type Order = RunOrder | SkipRecord;
+
+/** The id of a scheduled fire, also its BullMQ job id: `<job>@<epochMs>`. */
+export function fireId(job: string, scheduledAtMs: number): string {
+  return `${job}@${scheduledAtMs}`;
+}
+
+/** The id of an operator-triggered run: `<job>@manual-<triggerId>`. */
+export function manualFireId(job: string, triggerId: string): string {
+  return `${job}@manual-${triggerId}`;
+}
+
+/** The outbox key suffix of an order: unique per decision. */
+export function orderId(order: Order): string {
+  return order.kind === 'run'
+    ? order.data.fireId
+    : `${order.job}@skip-${order.reason}-${order.first}-${order.last}`;
+}

@@ -1,0 +1,36 @@
+// The public API of baton, as an explicit list.
+export { defineHandler, type Handler, type RunContext } from './worker/handler.js';
+export {
+  HandlerRegistry,
+  RunAbortedError,
+  Worker,
+  readHistory,
+  startWorker,
+  type AbortCause,
+  type HistoryEntry,
+  type JobHistory,
+  type ReadHistoryOptions,
+  type RunEvent,
+  type RunRecord,
+  type RunStatus,
+  type SkipEntry,
+  type WorkerOptions,
+} from './worker/index.js';
+export { resolveConfig, type BatonOptions, type ResolvedConfig } from './config/index.js';
+export type {
+  JobDefinition,
+  CatchUpPolicy,
+  OverlapPolicy,
+  RetryPolicy,
+  RetentionPolicy,
+} from './definitions/types.js';
+export type { RunData } from './fire.js';
+export {
+  BatonError,
+  InvalidDefinitionError,
+  NotLeaderError,
+  StaleTokenError,
+  UnavailableError,
+  UnknownJobError,
+  UsageError,
+} from './errors.js';

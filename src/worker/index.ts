@@ -1,0 +1,22 @@
+// Worker side: BullMQ workers running registered handlers behind the fencing check, with
+// overlap policy, timeout, retries, graceful shutdown and run history.
+export { defineHandler, type Handler, type RunContext } from './handler.js';
+export { HandlerRegistry, isHandler } from './registry.js';
+export { RunAbortedError, type AbortCause } from './errors.js';
+export { retryDelayMs, startWorker, Worker, type RunEvent, type WorkerOptions } from './worker.js';
+export {
+  readHistory,
+  type HistoryEntry,
+  type JobHistory,
+  type ReadHistoryOptions,
+  type RunRecord,
+  type RunStatus,
+  type SkipEntry,
+} from './history.js';
+export { abortChannel, runKeys, type RunKeys } from './keys.js';
+export { canonicalToken, compareTokens } from './token.js';
+export {
+  EXAMPLE_HANDLERS_MODULE,
+  exampleHandlersAvailable,
+  loadHandlerModules,
+} from './modules.js';

@@ -1,0 +1,309 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ControlContext } from '../../src/control/context.js';
+import { testNamespace } from '../helpers/namespace.js';
+import { freePorts } from '../helpers/ports.js';
+import { makeTempDir, spawnManaged, type ManagedProcess } from '../helpers/process.js';
+import {
+  BATON_BIN,
+  batonEnv,
+  control,
+  jobsFolder,
+  startReplica,
+  waitForLeader,
+  type ReplicaProcess,
+  type StackOptions,
+} from '../helpers/replicas.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The dashboard end to end: three real `baton scheduler` processes (A and B with an API token,
+// C without) and a `baton worker`, driven through Debian's headless Chromium (playwright-core,
+// no downloaded browser). Screenshots go to test-results/screenshots/.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SCREENSHOTS = path.join(ROOT, 'test-results/screenshots');
+const HANDLERS = path.join(ROOT, 'test/fixtures/handlers/quick.mjs');
+const CHROMIUM = process.env.BATON_CHROMIUM ?? '/usr/bin/chromium';
+const TOKEN = 'dashboard-test-token';
+
+const JOBS = {
+  'heartbeat.yaml': `name: heartbeat
+schedule: '*/2 * * * * *'
+handler: quick
+description: Liveness ping to the monitoring sink
+owner: platform
+tags: [ops]
+`,
+  'nightly-report.yaml': `name: nightly-report
+schedule: '30 9 * * 1-5'
+timezone: Europe/Berlin
+handler: quick
+overlap: forbid
+description: Sales report for the morning meeting
+owner: reports
+tags: [reports, email]
+`,
+  'invoice-sync.yaml': `name: invoice-sync
+schedule: '*/5 * * * * *'
+timezone: America/New_York
+handler: failing
+description: Pushes new invoices to the ERP
+`,
+};
+
+const JOB = 'nightly-report';
+
+let opts: StackOptions;
+let ctx: ControlContext;
+let replicas: ReplicaProcess[] = [];
+let worker: ManagedProcess | undefined;
+let browser: Browser | undefined;
+let leader: string;
+let pageA: Page;
+let pageB: Page;
+let pageC: Page;
+/** Uncaught page errors and CSP violations, per page. */
+const problems: string[] = [];
+
+async function openPage(url: string, label: string): Promise<Page> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (err) => problems.push(`${label}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (/content security policy/i.test(msg.text())) problems.push(`${label}: ${msg.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+/** A full-page screenshot from the top, without the transient notice. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const close = page.getByTestId('notice').getByRole('button', { name: 'Dismiss message' });
+  if (await close.isVisible()) await close.click();
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage: true });
+}
+
+const text = (page: Page, testId: string) => page.getByTestId(testId).innerText();
+const visible = (page: Page, testId: string) => page.getByTestId(testId).isVisible();
+
+beforeAll(async () => {
+  opts = {
+    etcd: [inject('etcdEndpoint')],
+    redisUrl: inject('redisUrl'),
+    namespace: testNamespace('dashboard'),
+    jobsDir: await jobsFolder(JOBS),
+    leaseTtl: 2,
+  };
+  ctx = control(opts);
+  const [portA, portB, portC] = await freePorts(3);
+  const withToken = { BATON_API_TOKEN: TOKEN };
+  replicas = await Promise.all([
+    startReplica(opts, 'dash-a', portA!, withToken),
+    startReplica(opts, 'dash-b', portB!, withToken),
+    startReplica(opts, 'dash-c', portC!),
+  ]);
+  const logDir = await makeTempDir('baton-dash-worker-');
+  worker = spawnManaged({
+    name: 'worker dash-worker',
+    command: process.execPath,
+    args: [BATON_BIN, 'worker', '--id', 'dash-worker', '--no-examples', '--handlers', HANDLERS],
+    logFile: path.join(logDir, 'worker.log'),
+    env: batonEnv(opts),
+  });
+  const status = await waitForLeader(ctx, (s) => s.members.length === 3);
+  leader = status.leader!;
+  for (const r of replicas) {
+    await waitFor(async () => (await fetch(`${r.http}/api/v1/status`)).ok, {
+      timeoutMs: 15_000,
+      description: `${r.id} serves the API`,
+    });
+  }
+  await waitFor(() => worker!.logTail(200).includes('"worker ready"'), {
+    timeoutMs: 15_000,
+    description: 'the worker is ready',
+  });
+  await mkdir(SCREENSHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+
+afterEach((test) => {
+  if (test.task.result?.state !== 'fail') return;
+  for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(40)}`);
+  if (worker) console.error(`--- log of ${worker.name}\n${worker.logTail(40)}`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([...replicas.map((r) => r.kill9()), worker?.kill9()]);
+  ctx?.close();
+});
+
+describe('dashboard', () => {
+  it("loads replica A's page and shows the leader, every member and the jobs", async () => {
+    const [a, b, c] = replicas;
+    pageA = await openPage(`${a!.http}/`, 'A');
+
+    await expect.poll(() => text(pageA, 'leader')).toContain(leader);
+    for (const id of ['dash-a', 'dash-b', 'dash-c']) {
+      const member = pageA.getByTestId(`member-${id}`);
+      await expect
+        .poll(() => member.getAttribute('data-state'))
+        .toBe(id === leader ? 'leader' : 'follower');
+      await expect.poll(() => text(pageA, `member-${id}-age`)).toMatch(/^(just now|\d+ s ago)$/);
+    }
+    expect(await text(pageA, 'self')).toContain('dash-a');
+    for (const job of ['heartbeat', 'nightly-report', 'invoice-sync']) {
+      expect(await visible(pageA, `job-${job}`)).toBe(true);
+    }
+    const report = await text(pageA, `job-${JOB}`);
+    expect(report).toContain('Europe/Berlin');
+    expect(report).toMatch(/09:30/); // the schedule in words and the next fires, in its zone
+    expect(await pageA.getByTestId(`job-${JOB}-next`).locator('li').count()).toBe(3);
+    expect(await visible(pageA, `job-${JOB}-paused`)).toBe(false);
+
+    // Live: the stream brings the every-2-seconds job's fires and runs without a reload.
+    await expect.poll(() => text(pageA, 'connection'), { timeout: 10_000 }).toBe('Live');
+    const heartbeatRun = pageA.locator(
+      '[data-testid="feed-item"][data-event="run"][data-job="heartbeat"][data-status="completed"]',
+    );
+    await heartbeatRun.first().waitFor();
+    await expect
+      .poll(() => pageA.getByTestId('job-heartbeat-lastrun').getAttribute('data-status'))
+      .toMatch(/running|completed/);
+    // The failing job shows its error.
+    await expect
+      .poll(() => pageA.getByTestId('job-invoice-sync-lastrun').innerText(), { timeout: 15_000 })
+      .toContain('503');
+
+    pageB = await openPage(`${b!.http}/#token=${TOKEN}`, 'B');
+    pageC = await openPage(`${c!.http}/`, 'C');
+  });
+
+  it('explains a refused token and a replica without one', async () => {
+    // No token: the page asks for one and sends nothing.
+    await pageA.getByTestId(`job-${JOB}-trigger`).click();
+    await expect.poll(() => text(pageA, 'notice')).toContain('paste the API token');
+    // A wrong token: the server's 403 FORBIDDEN, in words.
+    await pageA.getByTestId('token-input').fill('not-the-token');
+    await pageA.getByTestId('token-input').press('Enter');
+    await pageA.getByTestId(`job-${JOB}-trigger`).click();
+    await expect.poll(() => text(pageA, 'notice')).toContain('403 FORBIDDEN');
+    expect(await text(pageA, 'notice')).toContain('refused');
+    // Replica C runs without BATON_API_TOKEN: mutations are disabled there.
+    await pageC.getByTestId('token-input').fill(TOKEN);
+    await pageC.getByTestId('token-save').click();
+    await pageC.getByTestId(`job-${JOB}-trigger`).click();
+    await expect.poll(() => text(pageC, 'notice')).toContain('MUTATIONS_DISABLED');
+    expect(await text(pageC, 'notice')).toContain('without BATON_API_TOKEN');
+  });
+
+  it("takes the token from the link once and removes it from B's address bar", async () => {
+    expect(pageB.url()).not.toContain('#');
+    expect(pageB.url()).not.toContain(TOKEN);
+    expect(await pageB.evaluate("localStorage.getItem('baton.apiToken')")).toBe(TOKEN);
+    expect(await text(pageB, 'token-state')).toContain('saved');
+  });
+
+  it("pauses a job with a reason on A and B's page shows it paused, live", async () => {
+    await pageA.getByTestId('token-input').fill(TOKEN);
+    await pageA.getByTestId('token-save').click();
+    await pageA.getByTestId('operator-input').fill('alice');
+    await pageA.getByTestId('operator-input').press('Tab');
+    await pageB.evaluate('window.__notReloaded = true');
+
+    await pageA.getByTestId(`job-${JOB}-pause`).click();
+    const dialog = pageA.getByTestId('pause-dialog');
+    await dialog.waitFor();
+    await pageA.getByTestId('pause-reason').fill('quarterly close: report numbers frozen');
+    await pageA.getByTestId('pause-confirm').click();
+
+    for (const page of [pageA, pageB]) {
+      const paused = page.getByTestId(`job-${JOB}-paused`);
+      await paused.waitFor({ state: 'visible' });
+      await expect.poll(() => paused.innerText()).toContain('quarterly close');
+      expect(await paused.innerText()).toContain('alice');
+      expect(await visible(page, `job-${JOB}-resume`)).toBe(true);
+      expect(await visible(page, `job-${JOB}-pause`)).toBe(false);
+    }
+    expect(await pageB.evaluate('window.__notReloaded')).toBe(true);
+    await expect
+      .poll(() =>
+        pageB.locator(`[data-testid="feed-item"][data-event="paused"][data-job="${JOB}"]`).count(),
+      )
+      .toBe(1);
+    await screenshot(pageB, 'dashboard-paused-replica-b.png');
+  });
+
+  it('resumes it on B and A shows it running again', async () => {
+    await pageB.getByTestId(`job-${JOB}-resume`).click();
+    for (const page of [pageB, pageA]) {
+      await page.getByTestId(`job-${JOB}-paused`).waitFor({ state: 'hidden' });
+      await page.getByTestId(`job-${JOB}-pause`).waitFor({ state: 'visible' });
+    }
+  });
+
+  it('triggers a run on A and sees it appear in the feed and as the last run, on both pages', async () => {
+    const [response] = await Promise.all([
+      pageA.waitForResponse((r) => r.url().endsWith(`/api/v1/jobs/${JOB}/trigger`)),
+      pageA.getByTestId(`job-${JOB}-trigger`).click(),
+    ]);
+    expect(response.status()).toBe(202);
+    const { fireId } = (await response.json()) as { fireId: string };
+    expect(fireId).toMatch(new RegExp(`^${JOB}@manual-`));
+
+    for (const page of [pageA, pageB]) {
+      await page
+        .locator(
+          `[data-testid="feed-item"][data-event="run"][data-fire-id="${fireId}"][data-status="completed"]`,
+        )
+        .waitFor({ timeout: 20_000 });
+      const last = page.getByTestId(`job-${JOB}-lastrun`);
+      await expect.poll(() => last.getAttribute('data-fire-id')).toBe(fireId);
+      await expect.poll(() => last.getAttribute('data-status')).toBe('completed');
+    }
+    // The run history lists it (fetched from /api/v1/jobs/:name when opened).
+    await pageA.getByTestId(`job-${JOB}-runs`).locator('summary').click();
+    await pageA
+      .getByTestId(`job-${JOB}-recent`)
+      .locator(`li[data-fire-id="${fireId}"][data-status="completed"]`)
+      .waitFor();
+
+    await screenshot(pageA, 'dashboard-desktop.png');
+  });
+
+  it('fits a phone-width screen: no horizontal scroll, every job card visible', async () => {
+    await pageA.setViewportSize({ width: 375, height: 812 });
+    await expect
+      .poll(() =>
+        pageA.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth'),
+      )
+      .toBeLessThanOrEqual(0);
+    for (const job of ['heartbeat', 'nightly-report', 'invoice-sync']) {
+      const card = pageA.getByTestId(`job-${job}`);
+      await card.scrollIntoViewIfNeeded();
+      const box = await card.boundingBox();
+      expect(box, job).not.toBeNull();
+      expect(box!.x).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width).toBeLessThanOrEqual(375);
+      expect(await card.getByTestId(`job-${job}-trigger`).isVisible()).toBe(true);
+    }
+    await screenshot(pageA, 'dashboard-phone.png');
+    expect(problems).toEqual([]);
+  });
+});

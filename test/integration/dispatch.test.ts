@@ -1,0 +1,141 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, expect, inject, it } from 'vitest';
+import type { OutboxEntry } from '../../src/coordination/ledger.js';
+import { Dispatcher, firedKey, skipKeys } from '../../src/dispatch/producer.js';
+import type { RunOrder, SkipRecord } from '../../src/fire.js';
+import { testNamespace } from '../helpers/namespace.js';
+
+const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
+afterAll(() => redis.disconnect());
+
+function run(prefix: string, at: number, keep = { ageSeconds: 3600, count: 1 }): OutboxEntry {
+  const order: RunOrder = {
+    kind: 'run',
+    queue: 'baton',
+    data: {
+      job: 'tick',
+      scheduledAt: new Date(at).toISOString(),
+      fireId: `tick@${at}`,
+      fencingToken: '7',
+      leader: 'r1',
+      payload: { prefix },
+      manual: false,
+    },
+    availableAt: at,
+    attempts: 1,
+    backoff: { type: 'fixed', delay: 1000 },
+    keep,
+  };
+  return { id: order.data.fireId, order, batch: 'b1' };
+}
+
+it('publishing an outbox entry again adds nothing, even after retention removed the finished job', async () => {
+  const prefix = testNamespace('dispatch');
+  const d = new Dispatcher(redis, prefix);
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const e = run(prefix, 1_700_000_000_000);
+    await d.publish([e]);
+    await d.publish([e]);
+    expect(await q.getJobCountByTypes('waiting', 'delayed')).toBe(1);
+    // Retention (count 1 per queue) or an operator removes the job; the id must stay taken.
+    await (await q.getJob(e.id))!.remove();
+    expect(await q.getJob(e.id)).toBeUndefined();
+    await d.publish([e]);
+    expect(await q.getJobCountByTypes('waiting', 'delayed', 'completed')).toBe(0);
+    // A different instant is of course added.
+    await d.publish([run(prefix, 1_700_000_001_000)]);
+    expect(await q.getJobCountByTypes('waiting', 'delayed')).toBe(1);
+  } finally {
+    await q.close();
+    await d.close();
+  }
+});
+
+it('a publisher that died between claiming and adding does not lose the run', async () => {
+  const prefix = testNamespace('claim');
+  const d = new Dispatcher(redis, prefix);
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const e = run(prefix, 1_700_000_002_000);
+    await redis.set(firedKey(prefix, e.id), 'pending', 'PX', 60_000);
+    await d.publish([e]);
+    expect((await q.getJob(e.id))?.data).toEqual((e.order as RunOrder).data);
+    expect(await redis.get(firedKey(prefix, e.id))).toBe('done');
+  } finally {
+    await q.close();
+    await d.close();
+  }
+});
+
+it('overlap: forbid skips a scheduled fire (recorded) while the previous run is pending, not after it finished', async () => {
+  const prefix = testNamespace('forbid');
+  const d = new Dispatcher(redis, prefix);
+  const q = new Queue('baton', { connection: redis, prefix });
+  const forbid = (at: number) => {
+    const e = run(prefix, at);
+    (e.order as RunOrder).forbidOverlap = true;
+    (e.order as RunOrder).availableAt = 0;
+    return e;
+  };
+  const workerRedis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+  const worker = new Worker('baton', async () => undefined, {
+    connection: workerRedis,
+    prefix,
+    autorun: false,
+  });
+  try {
+    const first = forbid(1_700_000_010_000);
+    await d.publish([first]);
+    // The first run is still waiting: the next fire is skipped and recorded.
+    await d.publish([forbid(1_700_000_011_000)]);
+    expect(await q.getJob('tick@1700000011000')).toBeUndefined();
+    const k = skipKeys(prefix, 'tick');
+    expect(await redis.hget(k.counts, 'overlap')).toBe('1');
+    const [skip] = (await redis.zrange(k.list, '0', '-1')).map(
+      (j) => JSON.parse(j) as { reason: string; first: number },
+    );
+    expect(skip).toMatchObject({ reason: 'overlap', first: 1_700_000_011_000 });
+    // Publishing the skipped fire again neither adds it nor counts it twice.
+    await d.publish([forbid(1_700_000_011_000)]);
+    expect(await redis.hget(k.counts, 'overlap')).toBe('1');
+    // Once the first run has finished, the next fire is added.
+    const done = new Promise<void>((resolve) => worker.once('completed', () => resolve()));
+    void worker.run();
+    await done;
+    await d.publish([forbid(1_700_000_012_000)]);
+    expect(await q.getJob('tick@1700000012000')).toBeDefined();
+  } finally {
+    await worker.close();
+    workerRedis.disconnect();
+    await q.close();
+    await d.close();
+  }
+});
+
+it('skip records are stored and counted once, however often they are published', async () => {
+  const prefix = testNamespace('skips');
+  const d = new Dispatcher(redis, prefix);
+  try {
+    const record: SkipRecord = {
+      kind: 'skip',
+      job: 'tick',
+      reason: 'paused',
+      first: 1000,
+      last: 5000,
+      count: 5,
+      decidedAt: 6000,
+      fencingToken: '7',
+      leader: 'r1',
+    };
+    const entry: OutboxEntry = { id: 'tick@skip-paused-1000-5000', order: record, batch: 'b1' };
+    await d.publish([entry]);
+    await d.publish([JSON.parse(JSON.stringify(entry)) as OutboxEntry]);
+    const k = skipKeys(prefix, 'tick');
+    expect(await redis.zcard(k.list)).toBe(1);
+    expect(await redis.hgetall(k.counts)).toEqual({ paused: '5', total: '5' });
+  } finally {
+    await d.close();
+  }
+});
