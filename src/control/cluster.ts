@@ -4,6 +4,7 @@ import type { PauseRecord } from '../coordination/intents.js';
 import type { Keys } from '../coordination/keys.js';
 import type { MemberInfo } from '../coordination/members.js';
 import { scanPrefix } from '../coordination/scan.js';
+import { openWatch } from '../coordination/watch.js';
 import type { Logger } from '../log.js';
 import type { BatonEvent } from './events.js';
 
@@ -126,47 +127,71 @@ export class ClusterWatch {
       this.membersChanged(true);
 
       const next = (rev: string) => (BigInt(rev) + 1n).toString();
-      const [we, wm, wp] = await Promise.all([
-        etcd.watch().prefix(keys.electionPrefix).startRevision(next(election.revision)).create(),
-        etcd.watch().prefix(keys.membersPrefix).startRevision(next(members.revision)).create(),
-        etcd.watch().prefix(keys.pausedPrefix).startRevision(next(paused.revision)).create(),
-      ]);
-      this.watchers = [we, wm, wp];
-      if (this.closed || generation !== this.generation) {
+      const failed = (err: Error) => this.retry(generation, err);
+      const current = () => !this.closed && generation === this.generation;
+      const opening = [
+        openWatch(
+          etcd.watch().prefix(keys.electionPrefix).startRevision(next(election.revision)),
+          (w) => {
+            w.on('put', (kv) => {
+              if (!current()) return;
+              this.putCandidate(kv);
+              this.leaderChanged();
+            });
+            w.on('delete', (kv) => {
+              if (!current()) return;
+              this.candidates.delete(kv.key.toString());
+              this.leaderChanged();
+            });
+            w.on('error', failed);
+          },
+        ),
+        openWatch(
+          etcd.watch().prefix(keys.membersPrefix).startRevision(next(members.revision)),
+          (w) => {
+            w.on('put', (kv) => {
+              const m = parse<MemberInfo>(kv);
+              if (!m || !current()) return;
+              this.memberMap.set(kv.key.toString().slice(keys.membersPrefix.length), m);
+              this.membersChanged(false);
+            });
+            w.on('delete', (kv) => {
+              if (!current()) return;
+              this.memberMap.delete(kv.key.toString().slice(keys.membersPrefix.length));
+              this.membersChanged(false);
+            });
+            w.on('error', failed);
+          },
+        ),
+        openWatch(
+          etcd.watch().prefix(keys.pausedPrefix).startRevision(next(paused.revision)),
+          (w) => {
+            w.on('put', (kv) => {
+              const p = parse<PauseRecord>(kv);
+              if (!p || !current()) return;
+              const job = kv.key.toString().slice(keys.pausedPrefix.length);
+              this.pausedMap.set(job, p);
+              this.options.emit({ type: 'paused', job, paused: p });
+            });
+            w.on('delete', (kv) => {
+              if (!current()) return;
+              const job = kv.key.toString().slice(keys.pausedPrefix.length);
+              this.pausedMap.delete(job);
+              this.options.emit({ type: 'paused', job, paused: null });
+            });
+            w.on('error', failed);
+          },
+        ),
+      ];
+      // Keep every watch that opened, so that a failure of another still cancels it.
+      const settled = await Promise.allSettled(opening);
+      for (const r of settled) if (r.status === 'fulfilled') this.watchers.push(r.value);
+      const failure = settled.find((r) => r.status === 'rejected');
+      if (failure) throw failure.reason;
+      if (!current()) {
         await this.cancelWatchers();
         return;
       }
-      we.on('put', (kv) => {
-        this.putCandidate(kv);
-        this.leaderChanged();
-      });
-      we.on('delete', (kv) => {
-        this.candidates.delete(kv.key.toString());
-        this.leaderChanged();
-      });
-      wm.on('put', (kv) => {
-        const m = parse<MemberInfo>(kv);
-        if (!m) return;
-        this.memberMap.set(kv.key.toString().slice(keys.membersPrefix.length), m);
-        this.membersChanged(false);
-      });
-      wm.on('delete', (kv) => {
-        this.memberMap.delete(kv.key.toString().slice(keys.membersPrefix.length));
-        this.membersChanged(false);
-      });
-      wp.on('put', (kv) => {
-        const p = parse<PauseRecord>(kv);
-        if (!p) return;
-        const job = kv.key.toString().slice(keys.pausedPrefix.length);
-        this.pausedMap.set(job, p);
-        this.options.emit({ type: 'paused', job, paused: p });
-      });
-      wp.on('delete', (kv) => {
-        const job = kv.key.toString().slice(keys.pausedPrefix.length);
-        this.pausedMap.delete(job);
-        this.options.emit({ type: 'paused', job, paused: null });
-      });
-      for (const w of this.watchers) w.on('error', (err) => this.retry(generation, err));
       this.backoff = 200;
     } catch (err) {
       this.retry(generation, err);

@@ -1,7 +1,8 @@
-import type { Etcd3, IKeyValue } from 'etcd3';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { NotLeaderError } from '../errors.js';
 import type { Keys } from './keys.js';
 import type { Session } from './session.js';
+import { openWatch } from './watch.js';
 
 /** What a leader holds: the key it campaigned with and that key's create revision. */
 export interface Leadership {
@@ -61,14 +62,17 @@ export async function campaign(
   }
 
   const leadership = new AbortController();
-  const ownKeyWatch = await etcd.watch().key(key).startRevision(token).only('delete').create();
+  let ownKeyWatch: Watcher | null = null;
   const stop = (reason: string) => {
     if (!leadership.signal.aborted) leadership.abort(reason);
-    void ownKeyWatch.cancel().catch(() => undefined);
+    void ownKeyWatch?.cancel().catch(() => undefined);
   };
   // etcd3's Campaign misses the deletion of its own key; baton watches it (DESIGN.md, Election).
-  ownKeyWatch.on('delete', () => stop('own election key was deleted'));
-  ownKeyWatch.on('error', (err) => stop(`watch on own election key failed: ${err.message}`));
+  ownKeyWatch = await openWatch(etcd.watch().key(key).startRevision(token).only('delete'), (w) => {
+    w.on('delete', () => stop('own election key was deleted'));
+    w.on('error', (err) => stop(`watch on own election key failed: ${err.message}`));
+  });
+  if (leadership.signal.aborted) void ownKeyWatch.cancel().catch(() => undefined);
   session.signal.addEventListener('abort', () => stop(String(session.signal.reason)), {
     once: true,
   });
@@ -83,28 +87,32 @@ async function waitDelete(
   readRevision: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const watcher = await etcd
-    .watch()
-    .key(kv.key)
-    .startRevision((BigInt(readRevision) + 1n).toString())
-    .only('delete')
-    .create();
+  const opened: { watcher?: Watcher } = {};
   try {
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(new NotLeaderError(`session ended: ${String(signal.reason)}`));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      watcher.once('delete', () => {
+      const done = (err?: Error) => {
         signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      watcher.once('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      });
+        if (err) reject(err);
+        else resolve();
+      };
+      openWatch(
+        etcd
+          .watch()
+          .key(kv.key)
+          .startRevision((BigInt(readRevision) + 1n).toString())
+          .only('delete'),
+        (w) => {
+          opened.watcher = w;
+          w.once('delete', () => done());
+          w.once('error', (err) => done(err));
+        },
+      ).catch((err: Error) => done(err));
     });
   } finally {
-    await watcher.cancel().catch(() => undefined);
+    await opened.watcher?.cancel().catch(() => undefined);
   }
 }
 

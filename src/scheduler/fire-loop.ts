@@ -23,6 +23,7 @@ import {
   type Watermark,
 } from '../coordination/ledger.js';
 import type { Session } from '../coordination/session.js';
+import { openWatch } from '../coordination/watch.js';
 import type { Dispatcher } from '../dispatch/producer.js';
 import {
   compileSchedule,
@@ -247,41 +248,42 @@ export class FireLoop {
   private async watchIntents(pausedRevision: string, triggerRevision: string): Promise<void> {
     const { etcd, keys } = this.deps;
     const next = (rev: string) => (BigInt(rev) + 1n).toString();
-    const paused = await etcd
-      .watch()
-      .prefix(keys.pausedPrefix)
-      .startRevision(next(pausedRevision))
-      .create();
-    paused.on('put', (kv) => {
-      try {
-        this.paused.set(
-          kv.key.toString().slice(keys.pausedPrefix.length),
-          JSON.parse(kv.value.toString()) as PauseRecord,
-        );
-      } catch {
-        // not a pause record written by baton
-      }
-    });
-    paused.on('delete', (kv) => {
-      this.paused.delete(kv.key.toString().slice(keys.pausedPrefix.length));
-    });
-    const triggers = await etcd
-      .watch()
-      .prefix(keys.triggersPrefix)
-      .startRevision(next(triggerRevision))
-      .create();
-    triggers.on('put', (kv) => {
-      try {
-        this.addTrigger(JSON.parse(kv.value.toString()) as TriggerRecord);
-        this.wake();
-      } catch {
-        // not a trigger written by baton
-      }
-    });
-    for (const w of [paused, triggers]) {
-      w.on('error', (err) => this.deps.session.end(`intent watch failed: ${err.message}`));
-      this.watchers.push(w);
-    }
+    const failed = (err: Error) => this.deps.session.end(`intent watch failed: ${err.message}`);
+    const paused = await openWatch(
+      etcd.watch().prefix(keys.pausedPrefix).startRevision(next(pausedRevision)),
+      (w) => {
+        w.on('put', (kv) => {
+          try {
+            this.paused.set(
+              kv.key.toString().slice(keys.pausedPrefix.length),
+              JSON.parse(kv.value.toString()) as PauseRecord,
+            );
+          } catch {
+            // not a pause record written by baton
+          }
+        });
+        w.on('delete', (kv) => {
+          this.paused.delete(kv.key.toString().slice(keys.pausedPrefix.length));
+        });
+        w.on('error', failed);
+      },
+    );
+    this.watchers.push(paused);
+    const triggers = await openWatch(
+      etcd.watch().prefix(keys.triggersPrefix).startRevision(next(triggerRevision)),
+      (w) => {
+        w.on('put', (kv) => {
+          try {
+            this.addTrigger(JSON.parse(kv.value.toString()) as TriggerRecord);
+            this.wake();
+          } catch {
+            // not a trigger written by baton
+          }
+        });
+        w.on('error', failed);
+      },
+    );
+    this.watchers.push(triggers);
   }
 
   private addTrigger(t: TriggerRecord): void {
