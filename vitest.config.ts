@@ -25,6 +25,9 @@ export default defineConfig({
           globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // expect.poll waits for something another process does (a page, a replica): 1 s, the
+          // default, is short on a loaded 2-core CI machine.
+          expect: { poll: { timeout: 10_000 } },
         },
       },
     ],

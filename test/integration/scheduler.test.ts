@@ -110,7 +110,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const leader = [a, b, c].find((r) => r!.id === first.leader)!;
     await leader.kill9();
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 2000 + 3000);
-    expect(second.token! > first.token!).toBe(true);
+    expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
     await waitFor(
       async () =>
         (await instants(opts, 'tick')).runs.filter((r) => r.data.fencingToken === second.token)
