@@ -62,6 +62,44 @@ export function publishEvent(redis: Redis, prefix: string, event: BatonEvent): v
   redis.publish(eventsChannel(prefix), JSON.stringify(event)).catch(() => undefined);
 }
 
+/** Events per pub/sub message from an {@link EventBatcher}, so that one message stays small. */
+const EVENTS_PER_MESSAGE = 500;
+
+/**
+ * Publishes the events a leader produces in bursts (10,000 fires of one instant) as one pub/sub
+ * message per turn of the event loop, a JSON array, instead of one message per event: a burst
+ * then costs a few dozen Redis commands, not thousands. Same delivery as {@link publishEvent}.
+ */
+export class EventBatcher {
+  private pending: BatonEvent[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  publish(event: BatonEvent): void {
+    this.pending.push(event);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const events = this.pending;
+    this.pending = [];
+    if (this.redis.status !== 'ready') return;
+    for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
+      const chunk = events.slice(i, i + EVENTS_PER_MESSAGE);
+      this.redis
+        .publish(eventsChannel(this.prefix), JSON.stringify(chunk.length === 1 ? chunk[0] : chunk))
+        .catch(() => undefined);
+    }
+  }
+}
+
 const TYPES: ReadonlySet<string> = new Set<BatonEventType>([
   'leader',
   'members',
@@ -71,14 +109,22 @@ const TYPES: ReadonlySet<string> = new Set<BatonEventType>([
   'paused',
 ]);
 
-function parseEvent(text: string): BatonEvent | null {
+function isEvent(e: unknown): e is BatonEvent {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { type?: unknown }).type === 'string' &&
+    TYPES.has((e as { type: string }).type)
+  );
+}
+
+/** The events of one pub/sub message: one event, or an array of them ({@link EventBatcher}). */
+export function parseEvents(text: string): BatonEvent[] {
   try {
-    const e = JSON.parse(text) as { type?: unknown };
-    return typeof e === 'object' && e !== null && typeof e.type === 'string' && TYPES.has(e.type)
-      ? (e as BatonEvent)
-      : null;
+    const parsed = JSON.parse(text) as unknown;
+    return (Array.isArray(parsed) ? parsed : [parsed]).filter(isEvent);
   } catch {
-    return null;
+    return [];
   }
 }
 
@@ -175,8 +221,7 @@ export class EventBus {
     if (!sub) return;
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
-      const event = parseEvent(message);
-      if (event) this.emit(event);
+      for (const event of parseEvents(message)) this.emit(event);
     });
     // ioredis subscribes again by itself after a reconnect.
     sub.subscribe(this.channel).catch((err: Error) => {

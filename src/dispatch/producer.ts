@@ -46,6 +46,14 @@ redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[1])
 return 1
 `;
 
+// Marks fire ids published (`done`), keeping each marker's expiry. KEYS: the fire markers.
+// One call for many markers: a burst of 10,000 fires costs 10 commands here, not 10,000.
+const MARK_DONE = `
+for i = 1, #KEYS do redis.call('SET', KEYS[i], 'done', 'KEEPTTL') end
+return #KEYS
+`;
+const MARK_DONE_KEYS = 1000;
+
 /** The job's newest run added under `overlap: forbid`. */
 export function lastForbidRunKey(prefix: string, job: string): string {
   return `${prefix}:baton:lastrun:${job}`;
@@ -85,6 +93,7 @@ export class Dispatcher {
   ) {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
+    redis.defineCommand('batonMarkDone', { lua: MARK_DONE });
   }
 
   queue(name: string): Queue {
@@ -201,7 +210,15 @@ export class Dispatcher {
       })),
     );
     const done = this.redis.pipeline();
-    for (const o of toAdd) done.set(firedKey(this.prefix, o.data.fireId), 'done', 'KEEPTTL');
+    for (let i = 0; i < toAdd.length; i += MARK_DONE_KEYS) {
+      const keys = toAdd
+        .slice(i, i + MARK_DONE_KEYS)
+        .map((o) => firedKey(this.prefix, o.data.fireId));
+      (done as unknown as Record<string, (...a: unknown[]) => void>).batonMarkDone!(
+        keys.length,
+        ...keys,
+      );
+    }
     const results = await done.exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');

@@ -92,6 +92,15 @@ const MAX_RUNS_PER_DECISION = MAX_TXN_OPS - 10;
 const MAX_TIMER_MS = 60 * 60 * 1000;
 /** Look-ahead never exceeds this, so a pause always takes effect within a second. */
 const MAX_LOOKAHEAD_MS = 1000;
+/**
+ * Cost of one job in a burst before any was measured: 10,000 jobs took ~1.3 s to decide, commit
+ * and publish on the 2-core benchmark machine (bench/results/).
+ */
+const PRIOR_MS_PER_JOB = 0.13;
+/** Orders per {@link Dispatcher.publish} call; a drained batch publishes several at once. */
+const PUBLISH_SLICE = 1000;
+/** A tick needs this many jobs to measure {@link FireLoop.msPerJob} from (round trips dominate below). */
+const MEASURE_MIN_JOBS = 1000;
 
 /**
  * The leader's fire loop. Takeover first (publish the outbox again, apply every job's catch-up
@@ -125,7 +134,14 @@ export class FireLoop {
   private readonly lookahead: number;
   /** When the last tick started, and how long its decide + commit + publish took (ms). */
   private tickStartedAt = 0;
+  private tickJobs = 0;
+  /** A tick's orders are still being published (so the time to the empty queue is its length). */
+  private tickMeasuring = false;
   private lastTickMs = 0;
+  /** Decide + commit + publish time per job of the last large tick (ms); a prior until then. */
+  private msPerJob = PRIOR_MS_PER_JOB;
+  /** How many heap entries wait at each instant (stale ones included: an over-estimate). */
+  private readonly dueAt = new Map<number, number>();
   private readonly abort: AbortController;
 
   constructor(private readonly deps: FireLoopDeps) {
@@ -220,13 +236,17 @@ export class FireLoop {
   }
 
   /**
-   * The configured look-ahead, stretched (up to {@link MAX_LOOKAHEAD_MS}) when the last burst took
-   * longer to decide and publish, so that a recurring burst of thousands of jobs is in Redis
-   * before its instant too.
+   * The configured look-ahead, stretched (up to {@link MAX_LOOKAHEAD_MS}) for a burst: by how long
+   * the jobs due at the next instant should take at the measured cost per job, and by how long
+   * the last tick took. So a burst of thousands of jobs is in Redis before its instant, the first
+   * time as well.
    */
   private effectiveLookahead(): number {
     if (this.lookahead === 0) return 0;
-    return Math.min(MAX_LOOKAHEAD_MS, Math.max(this.lookahead, Math.ceil(1.5 * this.lastTickMs)));
+    const next = this.heap.peek()?.at;
+    const dueNext = next === undefined ? 0 : (this.dueAt.get(next) ?? 0);
+    const expected = Math.max(this.lastTickMs, dueNext * this.msPerJob);
+    return Math.min(MAX_LOOKAHEAD_MS, Math.max(this.lookahead, Math.ceil(1.5 * expected)));
   }
 
   private get fence() {
@@ -377,7 +397,10 @@ export class FireLoop {
     const version = (this.jobs.get(def.name)?.version ?? 0) + 1;
     const next = schedule.next(watermark);
     this.jobs.set(def.name, { def, schedule, watermark, next, version });
-    if (next !== null) this.heap.push({ at: next, job: def.name, version });
+    if (next !== null) {
+      this.heap.push({ at: next, job: def.name, version });
+      this.dueAt.set(next, (this.dueAt.get(next) ?? 0) + 1);
+    }
   }
 
   /** Orders for the instants in (from, now] of one job under its policy (takeover) or 'all' (late loop). */
@@ -491,6 +514,9 @@ export class FireLoop {
       const top = this.heap.peek();
       if (!top || top.at > now) break;
       this.heap.pop();
+      const left = (this.dueAt.get(top.at) ?? 1) - 1;
+      if (left > 0) this.dueAt.set(top.at, left);
+      else this.dueAt.delete(top.at);
       const state = this.jobs.get(top.job);
       if (state && state.version === top.version && state.next === top.at) due.push(top.job);
     }
@@ -504,6 +530,8 @@ export class FireLoop {
   private async fire(due: string[], horizon: number): Promise<void> {
     const t0 = performance.now();
     this.tickStartedAt = t0;
+    this.tickJobs = due.length;
+    this.tickMeasuring = true;
     const decisions: JobDecision[] = [];
     for (const name of due) {
       const s = this.jobs.get(name)!;
@@ -641,7 +669,14 @@ export class FireLoop {
               this.deps.session.assertValid();
               if (signal.aborted) break;
               const now = this.now();
-              await this.deps.dispatcher.publish(batch, now);
+              // Slices in flight together: Node encodes one while Redis runs another.
+              const slices: Promise<void>[] = [];
+              for (let i = 0; i < batch.length; i += PUBLISH_SLICE)
+                slices.push(this.deps.dispatcher.publish(batch.slice(i, i + PUBLISH_SLICE), now));
+              const failed = (await Promise.allSettled(slices)).find(
+                (r) => r.status === 'rejected',
+              );
+              if (failed) throw (failed as PromiseRejectedResult).reason;
               let oldest: number | null = null;
               const publishedAt = this.now();
               const lagsMs: number[] = [];
@@ -659,8 +694,7 @@ export class FireLoop {
                 lagsMs,
               });
               this.published(batch);
-              if (this.toPublish.length === 0)
-                this.lastTickMs = performance.now() - this.tickStartedAt;
+              if (this.toPublish.length === 0) this.tickPublished();
               this.setRedis(true);
             } catch (err) {
               this.toPublish.unshift(...batch);
@@ -686,6 +720,16 @@ export class FireLoop {
       }
       this.drainRunning = false;
     })();
+  }
+
+  /** The last tick's orders are all in Redis: measure it, and let the loop plan with that. */
+  private tickPublished(): void {
+    if (!this.tickMeasuring) return;
+    this.tickMeasuring = false;
+    this.lastTickMs = performance.now() - this.tickStartedAt;
+    if (this.tickJobs >= MEASURE_MIN_JOBS) this.msPerJob = this.lastTickMs / this.tickJobs;
+    // The loop may be asleep on a look-ahead computed before this was known.
+    this.wake();
   }
 
   private setRedis(ready: boolean, error?: string): void {

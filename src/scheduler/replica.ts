@@ -18,7 +18,7 @@ import { keys as makeKeys, type Keys } from '../coordination/keys.js';
 import { putMember, type MemberInfo, type ReplicaState } from '../coordination/members.js';
 import { Session, describe } from '../coordination/session.js';
 import { Dispatcher } from '../dispatch/producer.js';
-import { publishEvent } from '../control/events.js';
+import { EventBatcher } from '../control/events.js';
 import { createRedis } from '../dispatch/redis.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
@@ -53,6 +53,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly keys: Keys;
   private readonly etcd: Etcd3;
   private readonly redis: Redis;
+  /** Fire and skip events for every API process, one pub/sub message per burst. */
+  private readonly events: EventBatcher;
   private readonly dispatcher: Dispatcher;
   private readonly startedAt = new Date().toISOString();
   private httpUrl: string | null;
@@ -75,6 +77,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.keys = makeKeys(this.config.namespace);
     this.etcd = createEtcd(this.config);
     this.redis = createRedis(this.config, 'producer');
+    this.events = new EventBatcher(this.redis, this.config.queuePrefix);
     this.dispatcher = new Dispatcher(this.redis, this.config.queuePrefix);
   }
 
@@ -251,7 +254,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           { job: event.job, fireId: event.fireId, token: event.token, manual: event.manual },
           'fire committed',
         );
-        publishEvent(this.redis, this.config.queuePrefix, {
+        this.events.publish({
           type: 'fire',
           job: event.job,
           fireId: event.fireId,
@@ -271,7 +274,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           },
           'fires skipped',
         );
-        publishEvent(this.redis, this.config.queuePrefix, {
+        this.events.publish({
           type: 'skip',
           job: event.job,
           reason: event.reason,

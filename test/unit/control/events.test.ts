@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { EventBus, eventsChannel, type BatonEvent } from '../../../src/control/events.js';
+import {
+  EventBus,
+  eventsChannel,
+  parseEvents,
+  type BatonEvent,
+} from '../../../src/control/events.js';
 import { scheduleText } from '../../../src/control/jobs.js';
 import { silentLogger } from '../../../src/log.js';
 
@@ -53,6 +58,17 @@ describe('EventBus (local events)', () => {
 
   it('the Redis channel is <prefix>:baton:events', () => {
     expect(eventsChannel('bull')).toBe('bull:baton:events');
+  });
+});
+
+describe('parseEvents', () => {
+  it('reads one event or an array of them, and drops anything that is not an event', () => {
+    expect(parseEvents(JSON.stringify(paused('a')))).toEqual([paused('a')]);
+    expect(
+      parseEvents(JSON.stringify([paused('a'), { type: 'nope' }, 7, null, paused('b')])),
+    ).toEqual([paused('a'), paused('b')]);
+    expect(parseEvents('{not json')).toEqual([]);
+    expect(parseEvents('"fire"')).toEqual([]);
   });
 });
 
