@@ -46,6 +46,12 @@ export interface EtcdClusterOptions {
   readyTimeoutMs?: number;
   /** Appended to every member's command line. */
   extraArgs?: string[];
+  /**
+   * Single node only: also serve clients over TLS on `port`, requiring a client certificate
+   * signed by `ca` (`--client-cert-auth`). The plain listener stays, for the harness's health
+   * checks. Files are PEM paths.
+   */
+  tls?: { port: number; cert: string; key: string; ca: string };
 }
 
 /**
@@ -208,8 +214,20 @@ function etcdArgs(o: {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   extraArgs: string[];
+  tls?: EtcdClusterOptions['tls'];
 }): string[] {
-  const client = `http://127.0.0.1:${o.clientPort}`;
+  let client = `http://127.0.0.1:${o.clientPort}`;
+  const tlsArgs: string[] = [];
+  if (o.tls) {
+    client += `,https://127.0.0.1:${o.tls.port}`;
+    // prettier-ignore
+    tlsArgs.push(
+      '--cert-file', o.tls.cert,
+      '--key-file', o.tls.key,
+      '--trusted-ca-file', o.tls.ca,
+      '--client-cert-auth',
+    );
+  }
   const peer = `http://127.0.0.1:${o.peerPort}`;
   // prettier-ignore
   return [
@@ -229,6 +247,7 @@ function etcdArgs(o: {
     '--pre-vote=true',
     '--logger', 'zap',
     '--log-outputs', 'stderr',
+    ...tlsArgs,
     ...o.extraArgs,
   ];
 }
@@ -363,6 +382,7 @@ export function testClientOptions(hosts: string[], callTimeoutMs = 5_000): IOpti
  */
 export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
   const size = options.size ?? 3;
+  if (options.tls && size !== 1) throw new Error('tls is for a single etcd node');
   for (let attempt = 1; ; attempt++) {
     const baseDir = await makeTempDir('baton-etcd-');
     const ports = await freePorts(size * 2);
@@ -386,6 +406,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
             heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS,
             electionTimeoutMs: options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
             extraArgs: options.extraArgs ?? [],
+            tls: options.tls,
           }),
         }),
     );

@@ -1,24 +1,6 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
-import { BATON_BIN, jobsFolder } from '../helpers/replicas.js';
-
-const exec = promisify(execFile);
-
-/** Runs the built CLI; resolves with exit code and output instead of throwing. */
-async function baton(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BATON_BIN, ...args], {
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-const NO_STACK = /\n\s+at /;
+import { baton, NO_STACK } from '../helpers/cli.js';
+import { jobsFolder } from '../helpers/replicas.js';
 
 describe('baton CLI as a subprocess', () => {
   it('validate: exit 0 on the examples, exit 1 with file:line:col for every broken file', async () => {

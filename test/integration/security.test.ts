@@ -1,0 +1,250 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { baton, NO_STACK } from '../helpers/cli.js';
+import { startEtcdNode, type EtcdCluster } from '../helpers/etcd.js';
+import { testNamespace } from '../helpers/namespace.js';
+import { freePort } from '../helpers/ports.js';
+import { makeTempDir } from '../helpers/process.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import {
+  jobsFolder,
+  queuedRuns,
+  startReplica,
+  type ReplicaProcess,
+  type StackOptions,
+} from '../helpers/replicas.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The security options of docs/operations.md against real servers: etcd over mutual TLS, etcd
+// with authentication, Redis over TLS with an ACL user. Each server belongs to this file.
+
+const exec = promisify(execFile);
+const TICK = 'name: tick\nschedule: "* * * * * *"\n';
+
+interface Pki {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throwaway CA with a server certificate for 127.0.0.1 and a client certificate (openssl). */
+async function makePki(): Promise<Pki> {
+  const dir = await makeTempDir('baton-pki-');
+  const openssl = (args: string[]) => exec('openssl', args, { cwd: dir });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl(
+    ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2'].concat([
+      '-subj',
+      '/CN=baton-test-ca',
+    ]),
+  );
+  const exts = {
+    server: 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n',
+    client: 'extendedKeyUsage=clientAuth\n',
+  };
+  for (const [name, ext] of Object.entries(exts)) {
+    await writeFile(path.join(dir, `${name}.ext`), ext);
+    await openssl(
+      ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`].concat([
+        '-subj',
+        `/CN=baton-${name}`,
+      ]),
+    );
+    await openssl(
+      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key'].concat([
+        '-CAcreateserial',
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+      ]),
+    );
+  }
+  const f = (name: string) => path.join(dir, name);
+  return {
+    ca: f('ca.pem'),
+    serverCert: f('server.pem'),
+    serverKey: f('server.key'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+  };
+}
+
+/** `baton status --json` with `env`: the leader's id once one leads. */
+async function leaderVia(env: NodeJS.ProcessEnv): Promise<string> {
+  return waitFor(
+    async () => {
+      const r = await baton(['status', '--json'], env);
+      if (r.code !== 0) throw new Error(r.stderr.trim());
+      return (JSON.parse(r.stdout) as { leader: string | null }).leader ?? undefined;
+    },
+    { timeoutMs: 20_000, description: 'a leader, read through the CLI' },
+  );
+}
+
+let pki: Pki;
+const replicas: ReplicaProcess[] = [];
+const servers: (EtcdCluster | RedisServer)[] = [];
+
+beforeAll(async () => {
+  pki = await makePki();
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.kill9()));
+  await Promise.all(servers.map((s) => s.stopAll()));
+});
+
+describe('etcd over mutual TLS', () => {
+  it('a replica with the CA and a client certificate leads; the CLI without them gets one line', async () => {
+    const tlsPort = await freePort();
+    const etcd = await startEtcdNode({
+      tls: { port: tlsPort, cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
+    });
+    servers.push(etcd);
+    const endpoint = `https://127.0.0.1:${tlsPort}`;
+    const opts: StackOptions = {
+      etcd: [endpoint],
+      redisUrl: inject('redisUrl'),
+      namespace: testNamespace('tls'),
+      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
+    };
+    const tls = {
+      BATON_ETCD: endpoint,
+      BATON_ETCD_CA: pki.ca,
+      BATON_ETCD_CERT: pki.clientCert,
+      BATON_ETCD_KEY: pki.clientKey,
+      BATON_NAMESPACE: opts.namespace,
+    };
+    replicas.push(await startReplica(opts, 'tls-1', 0, tls));
+    expect(await leaderVia(tls)).toBe('tls-1');
+    // Fires go on through the TLS connection (etcd commits, then Redis).
+    await waitFor(async () => (await queuedRuns(opts.redisUrl, opts.namespace)).length >= 2, {
+      timeoutMs: 15_000,
+      description: 'fires committed over TLS',
+    });
+
+    // The server's certificate is not trusted without the CA; without a client certificate etcd
+    // refuses the handshake. Either way: one line, exit 3.
+    for (const env of [
+      { BATON_ETCD: endpoint, BATON_NAMESPACE: opts.namespace },
+      { BATON_ETCD: endpoint, BATON_ETCD_CA: pki.ca, BATON_NAMESPACE: opts.namespace },
+    ]) {
+      const r = await baton(['status'], env);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^baton: cannot reach etcd at https:\/\/127\.0\.0\.1/);
+      expect(r.stderr).not.toMatch(NO_STACK);
+    }
+  });
+});
+
+describe('etcd with authentication', () => {
+  it('a replica with user and password leads; a wrong password gets one line; the password is never logged', async () => {
+    const etcd = await startEtcdNode();
+    servers.push(etcd);
+    const endpoint = etcd.endpoints[0]!;
+    const PASSWORD = 'etcd-secret-7c1d';
+    const etcdctl = (...args: string[]) =>
+      exec('etcdctl', ['--endpoints', endpoint, ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      });
+    await etcdctl('user', 'add', `root:${PASSWORD}`);
+    await etcdctl('auth', 'enable');
+
+    const opts: StackOptions = {
+      etcd: [endpoint],
+      redisUrl: inject('redisUrl'),
+      namespace: testNamespace('auth'),
+      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
+    };
+    const auth = {
+      BATON_ETCD_USERNAME: 'root',
+      BATON_ETCD_PASSWORD: PASSWORD,
+      BATON_NAMESPACE: opts.namespace,
+      BATON_ETCD: endpoint,
+    };
+    const replica = await startReplica(opts, 'auth-1', 0, auth);
+    replicas.push(replica);
+    expect(await leaderVia(auth)).toBe('auth-1');
+    await waitFor(async () => (await queuedRuns(opts.redisUrl, opts.namespace)).length >= 2, {
+      timeoutMs: 15_000,
+      description: 'fires committed with authentication',
+    });
+
+    for (const env of [
+      { ...auth, BATON_ETCD_PASSWORD: 'wrong' },
+      { ...auth, BATON_ETCD_USERNAME: '', BATON_ETCD_PASSWORD: '' },
+    ]) {
+      const r = await baton(['status'], env);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).not.toMatch(NO_STACK);
+      expect(r.stderr).not.toContain(PASSWORD);
+    }
+    expect(replica.log(100_000)).not.toContain(PASSWORD);
+  });
+});
+
+describe('Redis over TLS with an ACL user', () => {
+  it('fires reach a rediss:// Redis with the CA and a password, which is never logged', async () => {
+    const PASSWORD = 'redis-secret-91ab';
+    const tlsPort = await freePort();
+    // The plain port stays for the harness; there the default user may only PING. baton's user
+    // has a password.
+    const redis = await startRedis({
+      extraArgs: [
+        ['--tls-port', String(tlsPort)],
+        ['--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey],
+        ['--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'no'],
+        ['--user', 'default', 'on', 'nopass', '-@all', '+ping'],
+        ['--user', 'baton', 'on', `>${PASSWORD}`, '~*', '&*', '+@all'],
+      ].flat(),
+    });
+    servers.push(redis);
+    const opts: StackOptions = {
+      etcd: [inject('etcdEndpoint')],
+      redisUrl: `rediss://baton:${PASSWORD}@127.0.0.1:${tlsPort}`,
+      namespace: testNamespace('rediss'),
+      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
+    };
+    const replica = await startReplica(opts, 'rediss-1', 0, { BATON_REDIS_CA: pki.ca });
+    replicas.push(replica);
+    const plain = `redis://baton:${PASSWORD}@127.0.0.1:${redis.port}`;
+    await waitFor(async () => (await queuedRuns(plain, opts.namespace)).length >= 2, {
+      timeoutMs: 20_000,
+      description: 'fires published over TLS',
+    });
+    expect(replica.log(100_000)).not.toContain(PASSWORD);
+
+    // Without the CA the server is not trusted: the CLI says so in one line.
+    const r = await baton(['jobs', '--jobs', opts.jobsDir], {
+      BATON_ETCD: inject('etcdEndpoint'),
+      BATON_NAMESPACE: opts.namespace,
+      BATON_REDIS: opts.redisUrl,
+      BATON_REDIS_CA: '',
+    });
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^baton: cannot reach Redis/);
+    expect(r.stderr).not.toContain(PASSWORD);
+    expect(r.stderr).not.toMatch(NO_STACK);
+    // With it, the same command reads the jobs and their last runs.
+    const ok = await baton(['jobs', '--jobs', opts.jobsDir, '--json'], {
+      BATON_ETCD: inject('etcdEndpoint'),
+      BATON_NAMESPACE: opts.namespace,
+      BATON_REDIS: opts.redisUrl,
+      BATON_REDIS_CA: pki.ca,
+    });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('"tick"');
+  });
+});
