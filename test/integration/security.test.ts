@@ -89,6 +89,24 @@ async function leaderVia(env: NodeJS.ProcessEnv): Promise<string> {
   );
 }
 
+/** A namespace of its own with one every-second job, on the given etcd and Redis. */
+async function tickStack(etcd: string, redisUrl: string, name: string): Promise<StackOptions> {
+  return {
+    etcd: [etcd],
+    redisUrl,
+    namespace: testNamespace(name),
+    jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
+  };
+}
+
+/** Waits until the leader's fires are in the queue, read through `redisUrl`. */
+async function firesQueued(redisUrl: string, opts: StackOptions, how: string): Promise<void> {
+  await waitFor(async () => (await queuedRuns(redisUrl, opts.namespace)).length >= 2, {
+    timeoutMs: 20_000,
+    description: `fires ${how}`,
+  });
+}
+
 let pki: Pki;
 const replicas: ReplicaProcess[] = [];
 const servers: (EtcdCluster | RedisServer)[] = [];
@@ -110,12 +128,7 @@ describe('etcd over mutual TLS', () => {
     });
     servers.push(etcd);
     const endpoint = `https://127.0.0.1:${tlsPort}`;
-    const opts: StackOptions = {
-      etcd: [endpoint],
-      redisUrl: inject('redisUrl'),
-      namespace: testNamespace('tls'),
-      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
-    };
+    const opts = await tickStack(endpoint, inject('redisUrl'), 'tls');
     const tls = {
       BATON_ETCD: endpoint,
       BATON_ETCD_CA: pki.ca,
@@ -126,10 +139,7 @@ describe('etcd over mutual TLS', () => {
     replicas.push(await startReplica(opts, 'tls-1', 0, tls));
     expect(await leaderVia(tls)).toBe('tls-1');
     // Fires go on through the TLS connection (etcd commits, then Redis).
-    await waitFor(async () => (await queuedRuns(opts.redisUrl, opts.namespace)).length >= 2, {
-      timeoutMs: 15_000,
-      description: 'fires committed over TLS',
-    });
+    await firesQueued(opts.redisUrl, opts, 'committed over TLS');
 
     // The server's certificate is not trusted without the CA; without a client certificate etcd
     // refuses the handshake. Either way: one line, exit 3.
@@ -159,12 +169,7 @@ describe('etcd with authentication', () => {
     await etcdctl('user', 'add', `root:${PASSWORD}`);
     await etcdctl('auth', 'enable');
 
-    const opts: StackOptions = {
-      etcd: [endpoint],
-      redisUrl: inject('redisUrl'),
-      namespace: testNamespace('auth'),
-      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
-    };
+    const opts = await tickStack(endpoint, inject('redisUrl'), 'auth');
     const auth = {
       BATON_ETCD_USERNAME: 'root',
       BATON_ETCD_PASSWORD: PASSWORD,
@@ -174,10 +179,7 @@ describe('etcd with authentication', () => {
     const replica = await startReplica(opts, 'auth-1', 0, auth);
     replicas.push(replica);
     expect(await leaderVia(auth)).toBe('auth-1');
-    await waitFor(async () => (await queuedRuns(opts.redisUrl, opts.namespace)).length >= 2, {
-      timeoutMs: 15_000,
-      description: 'fires committed with authentication',
-    });
+    await firesQueued(opts.redisUrl, opts, 'committed with authentication');
 
     for (const env of [
       { ...auth, BATON_ETCD_PASSWORD: 'wrong' },
@@ -209,19 +211,15 @@ describe('Redis over TLS with an ACL user', () => {
       ].flat(),
     });
     servers.push(redis);
-    const opts: StackOptions = {
-      etcd: [inject('etcdEndpoint')],
-      redisUrl: `rediss://baton:${PASSWORD}@127.0.0.1:${tlsPort}`,
-      namespace: testNamespace('rediss'),
-      jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
-    };
+    const opts = await tickStack(
+      inject('etcdEndpoint'),
+      `rediss://baton:${PASSWORD}@127.0.0.1:${tlsPort}`,
+      'rediss',
+    );
     const replica = await startReplica(opts, 'rediss-1', 0, { BATON_REDIS_CA: pki.ca });
     replicas.push(replica);
     const plain = `redis://baton:${PASSWORD}@127.0.0.1:${redis.port}`;
-    await waitFor(async () => (await queuedRuns(plain, opts.namespace)).length >= 2, {
-      timeoutMs: 20_000,
-      description: 'fires published over TLS',
-    });
+    await firesQueued(plain, opts, 'published over TLS');
     expect(replica.log(100_000)).not.toContain(PASSWORD);
 
     // Without the CA the server is not trusted: the CLI says so in one line.
