@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ControlContext } from '../control/context.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/intents.js';
-import { getJob, jobHistory, listJobs } from '../control/jobs.js';
+import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { getStatus } from '../control/status.js';
 import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
 import { UnknownJobError } from '../errors.js';
@@ -30,6 +30,16 @@ const HistoryQuery = z.object({
     .min(1, 'limit must be at least 1')
     .max(1000, 'limit must be at most 1000')
     .default(50),
+});
+const JobsQuery = z.strictObject({
+  q: z.string().max(200, 'q: at most 200 characters').optional(),
+  after: z.string().max(200, 'after: at most 200 characters').optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number from 1 to 1000' })
+    .int('limit must be a whole number from 1 to 1000')
+    .min(1, 'limit must be at least 1')
+    .max(1000, 'limit must be at most 1000')
+    .optional(),
 });
 const PauseBody = z.strictObject({
   reason: z.string('reason must be a string').max(500, 'reason: at most 500 characters').nullish(),
@@ -74,9 +84,10 @@ export function registerRoutes(app: FastifyInstance, options: RoutesOptions): vo
     };
   });
 
-  app.get('/api/v1/jobs', async () => ({
-    jobs: await listJobs(ctx, redis, replica.definitions()),
-  }));
+  app.get('/api/v1/jobs', async (request) => {
+    const query = validate(JobsQuery, request.query, 'query');
+    return listJobsPage(ctx, redis, replica.definitions(), query);
+  });
 
   app.get('/api/v1/jobs/:name', async (request) => {
     const { name } = params(request);

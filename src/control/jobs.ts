@@ -194,16 +194,74 @@ export async function listJobs(
   definitions: readonly JobDefinition[],
   now = Date.now(),
 ): Promise<JobSummary[]> {
-  const names = definitions.map((d) => d.name);
+  return (await listJobsPage(ctx, redis, definitions, {}, now)).jobs;
+}
+
+/** Which jobs {@link listJobsPage} returns. */
+export interface JobsPageQuery {
+  /** Case-insensitive substring of the name, owner, description or a tag. */
+  q?: string;
+  /** Only jobs whose name sorts after this (the `next` of the previous page). */
+  after?: string;
+  /** At most this many jobs; every match when absent. */
+  limit?: number;
+}
+
+/** One page of {@link listJobsPage}: `next` is the cursor of the following page, or null. */
+export interface JobsPage {
+  jobs: JobSummary[];
+  /** How many jobs match `q` (all pages together). */
+  total: number;
+  next: string | null;
+}
+
+/**
+ * The jobs matching `q`, sorted by name, from just after `after`, at most `limit` of them, with
+ * their pause and last run. Only the page's jobs are summarised and looked up in Redis, so a
+ * page costs the same with 100 or 100,000 definitions.
+ */
+export async function listJobsPage(
+  ctx: ControlContext,
+  redis: Redis,
+  definitions: readonly JobDefinition[],
+  query: JobsPageQuery,
+  now = Date.now(),
+): Promise<JobsPage> {
+  const q = query.q?.toLowerCase() ?? '';
+  const matches = (d: JobDefinition) =>
+    q === '' ||
+    [d.name, d.owner ?? '', d.description ?? '', ...d.tags].some((t) =>
+      t.toLowerCase().includes(q),
+    );
+  const sorted = definitions.filter(matches).sort((a, b) => compareNames(a.name, b.name));
+  let start = 0;
+  if (query.after !== undefined) {
+    const after = query.after;
+    start = sorted.findIndex((d) => compareNames(d.name, after) > 0);
+    if (start < 0) start = sorted.length;
+  }
+  const end =
+    query.limit === undefined ? sorted.length : Math.min(sorted.length, start + query.limit);
+  const page = sorted.slice(start, end);
+  const names = page.map((d) => d.name);
   const [paused, lastRuns] = await Promise.all([
     readPausedJobs(ctx),
     redisCall(ctx.config, 'read the last runs', () =>
       readLastRuns(redis, ctx.config.queuePrefix, names),
     ),
   ]);
-  return [...definitions]
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((d) => summarize(d, paused.get(d.name) ?? null, lastRuns.get(d.name) ?? null, now));
+  return {
+    jobs: page.map((d) =>
+      summarize(d, paused.get(d.name) ?? null, lastRuns.get(d.name) ?? null, now),
+    ),
+    total: sorted.length,
+    next: end < sorted.length && page.length > 0 ? page[page.length - 1]!.name : null,
+  };
+}
+
+/** The order of job names everywhere (code points, so a cursor compares the same way). */
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** One job in detail: definition, next 10 fires, pause, the newest 20 runs and 20 skips. */

@@ -328,6 +328,38 @@ describe('HTTP API of the scheduler replicas', () => {
     for (const f of tick.nextFires as string[]) expect(f).toMatch(ISO_OFFSET);
   });
 
+  it('GET /api/v1/jobs pages: limit, after, q (name, owner, tag), total, next; bad query 400', async () => {
+    type Page = { jobs: { name: string }[]; total: number; next: string | null };
+    const names = (p: Page) => p.jobs.map((j) => j.name);
+    const all = await call<Page>(a.http, '/api/v1/jobs');
+    expect(all.body.total).toBe(3);
+    expect(all.body.next).toBeNull();
+
+    const first = await call<Page>(a.http, '/api/v1/jobs?limit=2');
+    expect(first.status).toBe(200);
+    expect(names(first.body)).toEqual(['manual-job', 'tick']);
+    expect(first.body).toMatchObject({ total: 3, next: 'tick' });
+    const second = await call<Page>(a.http, `/api/v1/jobs?limit=2&after=${first.body.next}`);
+    expect(names(second.body)).toEqual(['weekday']);
+    expect(second.body).toMatchObject({ total: 3, next: null });
+    const past = await call<Page>(a.http, '/api/v1/jobs?after=zzz');
+    expect(past.body).toMatchObject({ jobs: [], total: 3, next: null });
+
+    for (const q of ['WEEK', 'telephony', 'customers', 'calls customers']) {
+      const r = await call<Page>(a.http, `/api/v1/jobs?q=${encodeURIComponent(q)}`);
+      expect(names(r.body), q).toEqual(['weekday']);
+      expect(r.body.total).toBe(1);
+    }
+    const none = await call<Page>(a.http, '/api/v1/jobs?q=nothing-matches');
+    expect(none.body).toMatchObject({ jobs: [], total: 0, next: null });
+
+    for (const bad of ['limit=0', 'limit=1001', 'limit=two', 'page=2']) {
+      const r = await call(a.http, `/api/v1/jobs?${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.body, bad).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    }
+  });
+
   it('GET /api/v1/jobs/:name: definition, 10 next fires, runs, skips; 404 and 400 as JSON', async () => {
     const r = await call<{
       job: Record<string, unknown> & { definition: Record<string, unknown> };
