@@ -4,7 +4,7 @@ import type { ReplicaState } from '../coordination/members.js';
 import { skipKeys } from '../dispatch/producer.js';
 import type { Logger } from '../log.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
-import type { Replica } from '../scheduler/replica.js';
+import { stepDownCause, type Replica } from '../scheduler/replica.js';
 import type { RunRecord } from '../worker/history.js';
 import { runKeys } from '../worker/keys.js';
 
@@ -77,6 +77,7 @@ export class Metrics {
   private readonly lag: Histogram<string>;
   private readonly durations: Histogram<'job' | 'status'>;
   private readonly elections: Counter<'replica'>;
+  private readonly stepDowns: Counter<'replica' | 'cause'>;
   private readonly detach: (() => void)[] = [];
 
   constructor(private readonly options: MetricsOptions) {
@@ -111,6 +112,15 @@ export class Metrics {
       registers: [registry],
     });
     this.elections.inc({ replica: replica.id }, 0);
+    this.stepDowns = new Counter({
+      name: 'baton_step_downs_total',
+      help:
+        'Times this replica stopped leading, by cause: shutdown, lease_expired (no keepalive ' +
+        'acknowledged within the TTL: a stalled process or etcd out of reach), key_deleted, ' +
+        'fence_refused, watch_failed, etcd_error',
+      labelNames: ['replica', 'cause'],
+      registers: [registry],
+    });
 
     new Counter({
       name: 'baton_fires_total',
@@ -183,7 +193,10 @@ export class Metrics {
 
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-    const onState = (e: { to: ReplicaState }) => {
+    const onState = (e: { from: ReplicaState; to: ReplicaState; reason: string }) => {
+      if (e.from === 'leader') {
+        this.stepDowns.inc({ replica: replica.id, cause: stepDownCause(e.reason) });
+      }
       if (e.to === 'leader') {
         this.elections.inc({ replica: replica.id });
         this.takingOver = true;

@@ -175,6 +175,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     let backoff = 100;
     while (!this.stopping) {
       let session: Session | null = null;
+      /** Why the session is over: what ended it first, or the error that broke it. */
+      let over = 'session ended';
       try {
         session = await Session.open(this.etcd, this.config.leaseTtlSeconds, this.log);
         this.session = session;
@@ -211,14 +213,16 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         if (!this.stopping) session.end(String(leadership.signal.reason ?? 'leadership ended'));
       } catch (err) {
         if (!this.stopping) this.onFailure(err, session);
+        over = describe(err);
       } finally {
         this.loop = null;
         this.token = null;
+        if (session?.ended) over = String(session.signal.reason);
         if (session && !this.stopping) await session.close('session over');
         if (session === this.session) this.session = null;
       }
       if (this.stopping) break;
-      this.setState('unknown', 'session ended; starting over');
+      this.setState('unknown', `${over}; starting over`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, backoff);
         this.stopWake = () => {
@@ -306,6 +310,10 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.emit('leader', event);
   }
 
+  /**
+   * Sets the state. `reason` says why, in words; for a leader stepping down it starts with what
+   * ended leadership (see {@link stepDownCause}).
+   */
   private setState(to: ReplicaState, reason: string): void {
     const from = this.state;
     if (from === to) return;
@@ -342,4 +350,19 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       this.log.debug({ err: describe(err) }, 'member heartbeat failed');
     }
   }
+}
+
+/** Why a leader stopped leading, as a metric label (`baton_step_downs_total{cause}`). */
+export type StepDownCause =
+  'shutdown' | 'lease_expired' | 'key_deleted' | 'fence_refused' | 'watch_failed' | 'etcd_error';
+
+/** The cause of a step-down from the reason of the state change that ended leadership. */
+export function stepDownCause(reason: string): StepDownCause {
+  if (/^stopped|shutdown/.test(reason)) return 'shutdown';
+  if (/keepalive acknowledged|lease lost|lease may have expired/.test(reason))
+    return 'lease_expired';
+  if (/own election key was deleted/.test(reason)) return 'key_deleted';
+  if (/fenced commit refused/.test(reason)) return 'fence_refused';
+  if (/watch .*failed/.test(reason)) return 'watch_failed';
+  return 'etcd_error';
 }

@@ -646,6 +646,7 @@ describe('HTTP API of the scheduler replicas', () => {
       expect(samples(text, 'baton_elections_total')[0]?.labels.replica).toBe(id);
       for (const family of [
         'baton_fires_total',
+        'baton_step_downs_total',
         'baton_fire_lag_seconds',
         'baton_stale_token_rejections_total',
         'baton_runs_total',

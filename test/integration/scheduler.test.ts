@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { ControlContext } from '../../src/control/context.js';
+import { stepDownCause } from '../../src/scheduler/replica.js';
 import { getStatus } from '../../src/control/status.js';
 import { Intents } from '../../src/coordination/intents.js';
 import { testNamespace } from '../helpers/namespace.js';
@@ -160,6 +161,15 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     for (const r of stale)
       expect(Date.parse(r.data.scheduledAt)).toBeLessThanOrEqual(stoppedAt + 250);
     expect(runs.some((r) => r.data.fencingToken === second.token)).toBe(true);
+    // Its step-down names the lease (its deadline passed while stopped) or its deleted key, not
+    // an etcd error: what baton_step_downs_total{cause} counts.
+    const stepDown = old
+      .log(100_000)
+      .split('\n')
+      .filter((l) => l.includes('"state leader -> unknown"'))
+      .map((l) => (JSON.parse(l) as { reason: string }).reason);
+    expect(stepDown).toHaveLength(1);
+    expect(['lease_expired', 'key_deleted']).toContain(stepDownCause(stepDown[0]!));
   });
 
   it('SIGTERM hands over at once, and a replica restarted with the same id rejoins', async () => {
