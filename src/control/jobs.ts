@@ -199,7 +199,10 @@ export async function listJobs(
 
 /** Which jobs {@link listJobsPage} returns. */
 export interface JobsPageQuery {
-  /** Case-insensitive substring of the name, owner, description or a tag. */
+  /**
+   * Words (any case), each found in the name, description, owner, handler, queue or a tag of the
+   * job; the dashboard's filter.
+   */
   q?: string;
   /** Only jobs whose name sorts after this (the `next` of the previous page). */
   after?: string;
@@ -227,12 +230,15 @@ export async function listJobsPage(
   query: JobsPageQuery,
   now = Date.now(),
 ): Promise<JobsPage> {
-  const q = query.q?.toLowerCase() ?? '';
-  const matches = (d: JobDefinition) =>
-    q === '' ||
-    [d.name, d.owner ?? '', d.description ?? '', ...d.tags].some((t) =>
-      t.toLowerCase().includes(q),
-    );
+  const words = (query.q ?? '').toLowerCase().split(/\s+/).filter(Boolean);
+  const matches = (d: JobDefinition) => {
+    if (words.length === 0) return true;
+    const text = [d.name, d.description, d.owner, d.handler, d.queue, ...d.tags]
+      .filter(Boolean)
+      .join(' ')
+      .toLowerCase();
+    return words.every((w) => text.includes(w));
+  };
   const sorted = definitions.filter(matches).sort((a, b) => compareNames(a.name, b.name));
   let start = 0;
   if (query.after !== undefined) {

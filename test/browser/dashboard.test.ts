@@ -315,6 +315,35 @@ describe('dashboard', () => {
     await screenshot(pageA, 'dashboard-desktop.png');
   });
 
+  it('filters through the API: only the matching cards, counted by the server, then all again', async () => {
+    const count = () => pageA.locator('.jobs-count').innerText();
+    const cards = () =>
+      pageA
+        .locator('[data-testid="jobs"] > li[data-testid^="job-"]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
+    const asked = (q: string) =>
+      pageA.waitForResponse(
+        (r) => r.url().includes('/api/v1/jobs?') && new URL(r.url()).searchParams.get('q') === q,
+      );
+
+    // A word of the description only (the server matches it, with every job card gone but one).
+    const [erp] = await Promise.all([asked('ERP'), pageA.getByTestId('job-filter').fill('ERP')]);
+    expect(((await erp.json()) as { total: number }).total).toBe(1);
+    await expect.poll(cards).toEqual(['job-invoice-sync']);
+    await expect.poll(count).toBe('(1 matching)');
+
+    // Every word must match: two tags of one job.
+    await Promise.all([
+      asked('email reports'),
+      pageA.getByTestId('job-filter').fill('email reports'),
+    ]);
+    await expect.poll(cards).toEqual([`job-${JOB}`]);
+
+    await pageA.getByTestId('job-filter').fill('');
+    await expect.poll(cards).toEqual(['job-heartbeat', 'job-invoice-sync', `job-${JOB}`]);
+    await expect.poll(count).toBe('(3)');
+  });
+
   it('fits a phone-width screen: no horizontal scroll, every job card visible', async () => {
     await pageA.setViewportSize({ width: 375, height: 812 });
     await expect

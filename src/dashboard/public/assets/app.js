@@ -7,8 +7,13 @@ const TOKEN_KEY = 'baton.apiToken';
 const OPERATOR_KEY = 'baton.operator';
 /** Events kept in the live feed. */
 const FEED_MAX = 60;
-/** Job cards rendered at once; the filter narrows larger sets (baton scales to 100,000 jobs). */
+/**
+ * Jobs fetched and rendered at once: the first of those matching the filter, which the API
+ * applies (baton scales to 100,000 jobs; the page never asks for all of them).
+ */
 const JOBS_SHOWN_MAX = 200;
+/** Typing in the filter asks the API again after this pause. */
+const FILTER_DEBOUNCE_MS = 250;
 /** /api/v1/jobs is fetched at most this often (or 10× its own duration, if longer). */
 const JOBS_REFRESH_MIN_MS = 3_000;
 /** Full refresh while the event stream is live (a safety net) and while it is not. */
@@ -267,6 +272,9 @@ const state = {
   cards: new Map(),
   shownKey: '',
   filter: '',
+  /** The filter of the last jobs response, and how many jobs matched it in all. */
+  fetchedFilter: null,
+  jobsTotal: 0,
   /** Earliest next fire of any job: once it passes, the jobs are fetched again. */
   earliestNext: Infinity,
 };
@@ -488,7 +496,11 @@ async function loadJobs() {
   lastJobsFetch = Date.now();
   const started = performance.now();
   try {
-    const data = await request('GET', '/jobs');
+    const filter = state.filter.trim();
+    const query = `?limit=${JOBS_SHOWN_MAX}${filter ? `&q=${encodeURIComponent(filter)}` : ''}`;
+    const data = await request('GET', `/jobs${query}`);
+    state.fetchedFilter = filter;
+    state.jobsTotal = data.total ?? data.jobs?.length ?? 0;
     setJobs(data.jobs ?? [], lastJobsFetch);
     els.jobsError.hidden = true;
   } catch (err) {
@@ -499,7 +511,9 @@ async function loadJobs() {
     jobsInFlight = false;
     if (jobsAgain) {
       jobsAgain = false;
-      requestJobsRefresh();
+      // A new filter is answered at once; other requests wait for the refresh gap.
+      if (state.fetchedFilter !== state.filter.trim()) void loadJobs();
+      else requestJobsRefresh();
     }
   }
 }
@@ -546,7 +560,7 @@ function renderJobs() {
   const filter = state.filter.trim().toLowerCase();
   const matching = [...state.jobs.values()]
     .filter((job) => matches(job, filter))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // the API's order
   const shown = matching.slice(0, JOBS_SHOWN_MAX);
   for (const job of shown) cardOf(job.name).update(job);
   const key = shown.map((job) => job.name).join('\n');
@@ -554,14 +568,14 @@ function renderJobs() {
     state.shownKey = key;
     els.jobs.replaceChildren(...shown.map((job) => cardOf(job.name).el));
   }
-  setText(
-    els.jobsCount,
-    filter ? `(${matching.length} of ${state.jobs.size})` : `(${state.jobs.size})`,
-  );
-  els.jobsMore.hidden = matching.length <= shown.length;
+  // The API's count once it has answered for this filter; until then, what is loaded.
+  const answered = state.fetchedFilter === state.filter.trim();
+  const total = answered ? state.jobsTotal : matching.length;
+  setText(els.jobsCount, filter ? `(${total} matching)` : `(${total})`);
+  els.jobsMore.hidden = total <= shown.length;
   setText(
     els.jobsMore,
-    `Showing ${shown.length} of ${matching.length} jobs: type in the filter to find the others.`,
+    `Showing ${shown.length} of ${total} jobs: type in the filter to find the others.`,
   );
   if (state.jobs.size > 0 && matching.length === 0) {
     els.jobs.replaceChildren(h('li', { class: 'job empty', text: 'No job matches the filter.' }));
@@ -1226,9 +1240,12 @@ els.operator.addEventListener('change', () => {
   writeSetting(OPERATOR_KEY, els.operator.value.trim());
 });
 
+let filterTimer = null;
 els.filter.addEventListener('input', () => {
   state.filter = els.filter.value;
-  renderJobs();
+  renderJobs(); // narrows what is loaded at once; the API's answer follows
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => void loadJobs(), FILTER_DEBOUNCE_MS);
 });
 
 // --- start ------------------------------------------------------------------------------------
