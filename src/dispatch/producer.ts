@@ -24,7 +24,7 @@ return 1
 // fire id, skip record JSON, scheduled instant, skip history size.
 const CLAIM_FIRE = `
 local state = redis.call('GET', KEYS[1])
-if state == 'done' or state == 'overlap' then return 0 end
+if state == 'done' or state == 'overlap' or state == 'withdrawn' then return 0 end
 if state == 'pending' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if ARGV[2] == '1' then
   local prev = redis.call('GET', KEYS[3])
@@ -46,10 +46,13 @@ redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[1])
 return 1
 `;
 
-// Marks fire ids published (`done`), keeping each marker's expiry. KEYS: the fire markers.
+// Marks fire ids published (`done`), keeping each marker's expiry, unless a pause withdrew the
+// run in the meantime. KEYS: the fire markers.
 // One call for many markers: a burst of 10,000 fires costs 10 commands here, not 10,000.
 const MARK_DONE = `
-for i = 1, #KEYS do redis.call('SET', KEYS[i], 'done', 'KEEPTTL') end
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= 'withdrawn' then redis.call('SET', KEYS[i], 'done', 'KEEPTTL') end
+end
 return #KEYS
 `;
 const MARK_DONE_KEYS = 1000;
@@ -222,6 +225,41 @@ export class Dispatcher {
     const results = await done.exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+  }
+
+  /**
+   * Withdraws published runs that no worker has taken yet (a pause seen after they were decided):
+   * each is removed from its BullMQ queue if it is still there and not locked by a worker, its
+   * fire marker becomes `withdrawn` (so no later publish of the same outbox entry adds it again),
+   * and `skip` is recorded in the job's skip history. Returns the runs withdrawn.
+   */
+  async withdraw(
+    queue: string,
+    runs: { fireId: string; skip: SkipRecord; windowMs: number }[],
+  ): Promise<{ fireId: string; skip: SkipRecord }[]> {
+    const q = this.queue(queue);
+    const withdrawn: { fireId: string; skip: SkipRecord }[] = [];
+    for (const r of runs) {
+      // remove() refuses a job a worker holds (it runs: it was taken before the pause).
+      if ((await q.remove(r.fireId)) !== 1) continue;
+      const k = skipKeys(this.prefix, r.skip.job);
+      const pipeline = this.redis.pipeline();
+      pipeline.set(firedKey(this.prefix, r.fireId), 'withdrawn', 'PX', r.windowMs);
+      (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
+        k.list,
+        k.counts,
+        r.skip.first,
+        JSON.stringify({ id: orderId(r.skip), ...r.skip }),
+        r.skip.reason,
+        r.skip.count,
+        SKIP_HISTORY_MAX,
+      );
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err);
+      if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+      withdrawn.push(r);
+    }
+    return withdrawn;
   }
 
   /** True when Redis answers. */

@@ -24,7 +24,7 @@ import {
 } from '../coordination/ledger.js';
 import type { Session } from '../coordination/session.js';
 import { openWatch } from '../coordination/watch.js';
-import type { Dispatcher } from '../dispatch/producer.js';
+import { dedupeWindowMs, type Dispatcher } from '../dispatch/producer.js';
 import {
   compileSchedule,
   jitterMs,
@@ -273,14 +273,13 @@ export class FireLoop {
       etcd.watch().prefix(keys.pausedPrefix).startRevision(next(pausedRevision)),
       (w) => {
         w.on('put', (kv) => {
+          const job = kv.key.toString().slice(keys.pausedPrefix.length);
           try {
-            this.paused.set(
-              kv.key.toString().slice(keys.pausedPrefix.length),
-              JSON.parse(kv.value.toString()) as PauseRecord,
-            );
+            this.paused.set(job, JSON.parse(kv.value.toString()) as PauseRecord);
           } catch {
-            // not a pause record written by baton
+            return; // not a pause record written by baton
           }
+          this.withdrawDecided(job);
         });
         w.on('delete', (kv) => {
           this.paused.delete(kv.key.toString().slice(keys.pausedPrefix.length));
@@ -304,6 +303,46 @@ export class FireLoop {
       },
     );
     this.watchers.push(triggers);
+  }
+
+  /**
+   * A pause seen while leading: the job's runs already decided for instants after now (inside the
+   * look-ahead) are withdrawn from Redis unless a worker has taken them, and recorded as skipped
+   * (`paused`). Best effort: a run being published at this very moment still runs.
+   */
+  private withdrawDecided(job: string): void {
+    const state = this.jobs.get(job);
+    if (!state) return;
+    const now = this.now();
+    const runs: { fireId: string; skip: SkipRecord; windowMs: number }[] = [];
+    const windowMs = dedupeWindowMs(this.runOrder(state.def, now, job, false, null));
+    for (
+      let at = state.schedule.next(now);
+      at !== null && at <= state.watermark && runs.length < MAX_RUNS_PER_DECISION;
+      at = state.schedule.next(at)
+    ) {
+      runs.push({ fireId: fireId(job, at), skip: this.skip(job, 'paused', at, at, 1), windowMs });
+    }
+    if (runs.length === 0) return;
+    this.deps.dispatcher.withdraw(state.def.queue, runs).then(
+      (withdrawn) => {
+        for (const w of withdrawn) {
+          this.deps.emit({
+            type: 'skip',
+            job,
+            reason: 'paused',
+            first: w.skip.first,
+            last: w.skip.last,
+            count: 1,
+          });
+        }
+      },
+      (err: Error) =>
+        this.deps.logger.warn(
+          { job, err: err.message },
+          'cannot withdraw the runs decided before the pause; they run',
+        ),
+    );
   }
 
   private addTrigger(t: TriggerRecord): void {

@@ -254,6 +254,43 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     );
   });
 
+  it('a pause withdraws a run already decided for a later instant, inside the look-ahead', async () => {
+    const { opts, ctx } = await stack(
+      { 'five.yaml': 'name: five\nschedule: "*/5 * * * * *"\n' },
+      'withdraw',
+    );
+    const r1 = await startReplica(opts, 'r1', 0, { BATON_LOOKAHEAD: '1000' });
+    replicas.push(r1);
+    await waitForLeader(ctx);
+    // A run decided ahead of its instant (up to 1 s before it), with no worker to take it.
+    const ahead = await waitFor(
+      async () => {
+        const now = Date.now();
+        return (await queuedRuns(opts.redisUrl, opts.namespace)).find(
+          (r) => Date.parse(r.data.scheduledAt) - now >= 600,
+        );
+      },
+      { timeoutMs: 15_000, intervalMs: 20, description: 'a run decided ahead of its instant' },
+    );
+    await new Intents(ctx.etcd, ctx.keys).pause('five', 'test', 'withdraw what is decided');
+    await waitFor(
+      async () => !(await queuedRuns(opts.redisUrl, opts.namespace)).some((r) => r.id === ahead.id),
+      { description: `${ahead.id} withdrawn from the queue` },
+    );
+    const redis = new Redis(opts.redisUrl);
+    try {
+      expect(await redis.get(`${opts.namespace}:baton:fired:${ahead.id}`)).toBe('withdrawn');
+      const skips = (await redis.zrange(`${opts.namespace}:baton:skips:five`, '0', '-1')).map(
+        (j) => JSON.parse(j) as { reason: string; first: number },
+      );
+      expect(skips).toContainEqual(
+        expect.objectContaining({ reason: 'paused', first: Date.parse(ahead.data.scheduledAt) }),
+      );
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('hot reload: a new job starts, a changed schedule neither refires nor skips, a broken file keeps the last good set', async () => {
     const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'reload');
     await start(opts, 'r1');
