@@ -273,18 +273,22 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       { timeoutMs: 15_000, intervalMs: 20, description: 'a run decided ahead of its instant' },
     );
     await new Intents(ctx.etcd, ctx.keys).pause('five', 'test', 'withdraw what is decided');
-    await waitFor(
-      async () => !(await queuedRuns(opts.redisUrl, opts.namespace)).some((r) => r.id === ahead.id),
-      { description: `${ahead.id} withdrawn from the queue` },
-    );
     const redis = new Redis(opts.redisUrl);
     try {
-      expect(await redis.get(`${opts.namespace}:baton:fired:${ahead.id}`)).toBe('withdrawn');
-      const skips = (await redis.zrange(`${opts.namespace}:baton:skips:five`, '0', '-1')).map(
-        (j) => JSON.parse(j) as { reason: string; first: number },
-      );
-      expect(skips).toContainEqual(
-        expect.objectContaining({ reason: 'paused', first: Date.parse(ahead.data.scheduledAt) }),
+      // Removed from the queue, then marked and recorded (separate round trips): await all three.
+      const marker = () => redis.get(`${opts.namespace}:baton:fired:${ahead.id}`);
+      const pausedSkips = async () =>
+        (await redis.zrange(`${opts.namespace}:baton:skips:five`, '0', '-1'))
+          .map((j) => JSON.parse(j) as { reason: string; first: number })
+          .filter((x) => x.reason === 'paused');
+      await waitFor(
+        async () =>
+          !(await queuedRuns(opts.redisUrl, opts.namespace)).some((r) => r.id === ahead.id) &&
+          (await marker()) === 'withdrawn' &&
+          (await pausedSkips()).some((x) => x.first === Date.parse(ahead.data.scheduledAt)),
+        {
+          description: `${ahead.id} withdrawn from the queue, marked and recorded as skipped`,
+        },
       );
     } finally {
       redis.disconnect();
