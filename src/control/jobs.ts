@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { Intents, type PauseRecord } from '../coordination/intents.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { skipKeys } from '../dispatch/producer.js';
+import { checkPipeline } from '../dispatch/redis.js';
 import { UnknownJobError } from '../errors.js';
 import {
   compileSchedule,
@@ -147,14 +148,6 @@ function runEntry(json: string | null): HistoryEntry | null {
   } catch {
     return null;
   }
-}
-
-function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
-  if (!results) throw new Error('Redis pipeline was discarded');
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
 }
 
 /** The newest run record of each job (two pipelined round trips however many jobs). */

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { OutboxEntry } from '../coordination/ledger.js';
 import { orderId, type RunOrder, type SkipRecord } from '../fire.js';
+import { checkPipeline } from './redis.js';
 
 /** Skip records kept per job in Redis (the newest ones). */
 export const SKIP_HISTORY_MAX = 1000;
@@ -126,24 +127,8 @@ export class Dispatcher {
     for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, now));
     if (skips.length > 0) {
       const pipeline = this.redis.pipeline();
-      for (const { entry, record } of skips) {
-        const k = skipKeys(this.prefix, record.job);
-        (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
-          k.list,
-          k.counts,
-          record.first,
-          JSON.stringify({ id: entry.id, ...record }),
-          record.reason,
-          record.count,
-          SKIP_HISTORY_MAX,
-        );
-      }
-      work.push(
-        pipeline.exec().then((results) => {
-          const failed = results?.find(([err]) => err);
-          if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
-        }),
-      );
+      for (const { entry, record } of skips) this.recordSkip(pipeline, entry.id, record);
+      work.push(pipeline.exec().then(checkPipeline));
     }
     const settled = await Promise.allSettled(work);
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -222,41 +207,39 @@ export class Dispatcher {
         ...keys,
       );
     }
-    const results = await done.exec();
-    const failed = results?.find(([err]) => err);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+    checkPipeline(await done.exec());
+  }
+
+  /** Queues the idempotent skip-history script for `record` (id `id`) on `pipeline`. */
+  private recordSkip(pipeline: ChainableCommander, id: string, record: SkipRecord): void {
+    const k = skipKeys(this.prefix, record.job);
+    (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
+      k.list,
+      k.counts,
+      record.first,
+      JSON.stringify({ id, ...record }),
+      record.reason,
+      record.count,
+      SKIP_HISTORY_MAX,
+    );
   }
 
   /**
    * Withdraws published runs that no worker has taken yet (a pause seen after they were decided):
    * each is removed from its BullMQ queue if it is still there and not locked by a worker, its
-   * fire marker becomes `withdrawn` (so no later publish of the same outbox entry adds it again),
-   * and `skip` is recorded in the job's skip history. Returns the runs withdrawn.
+   * fire marker becomes `withdrawn` for the run's dedupe window (so no later publish of the same
+   * outbox entry adds it again), and its `skip` is recorded. Returns the runs withdrawn.
    */
-  async withdraw(
-    queue: string,
-    runs: { fireId: string; skip: SkipRecord; windowMs: number }[],
-  ): Promise<{ fireId: string; skip: SkipRecord }[]> {
-    const q = this.queue(queue);
-    const withdrawn: { fireId: string; skip: SkipRecord }[] = [];
+  async withdraw(runs: { run: RunOrder; skip: SkipRecord }[]): Promise<typeof runs> {
+    const withdrawn: typeof runs = [];
     for (const r of runs) {
+      const fireId = r.run.data.fireId;
       // remove() refuses a job a worker holds (it runs: it was taken before the pause).
-      if ((await q.remove(r.fireId)) !== 1) continue;
-      const k = skipKeys(this.prefix, r.skip.job);
+      if ((await this.queue(r.run.queue).remove(fireId)) !== 1) continue;
       const pipeline = this.redis.pipeline();
-      pipeline.set(firedKey(this.prefix, r.fireId), 'withdrawn', 'PX', r.windowMs);
-      (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
-        k.list,
-        k.counts,
-        r.skip.first,
-        JSON.stringify({ id: orderId(r.skip), ...r.skip }),
-        r.skip.reason,
-        r.skip.count,
-        SKIP_HISTORY_MAX,
-      );
-      const results = await pipeline.exec();
-      const failed = results?.find(([err]) => err);
-      if (!results || failed) throw failed?.[0] ?? new Error('Redis pipeline was discarded');
+      pipeline.set(firedKey(this.prefix, fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
+      this.recordSkip(pipeline, orderId(r.skip), r.skip);
+      checkPipeline(await pipeline.exec());
       withdrawn.push(r);
     }
     return withdrawn;

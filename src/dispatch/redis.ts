@@ -29,3 +29,12 @@ export function createRedis(
   redis.on('error', () => undefined);
   return redis;
 }
+
+/** The values of an executed pipeline; throws its first error, or when it was discarded. */
+export function checkPipeline(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('Redis pipeline was discarded');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -24,7 +24,7 @@ import {
 } from '../coordination/ledger.js';
 import type { Session } from '../coordination/session.js';
 import { openWatch } from '../coordination/watch.js';
-import { dedupeWindowMs, type Dispatcher } from '../dispatch/producer.js';
+import type { Dispatcher } from '../dispatch/producer.js';
 import {
   compileSchedule,
   jitterMs,
@@ -314,25 +314,27 @@ export class FireLoop {
     const state = this.jobs.get(job);
     if (!state) return;
     const now = this.now();
-    const runs: { fireId: string; skip: SkipRecord; windowMs: number }[] = [];
-    const windowMs = dedupeWindowMs(this.runOrder(state.def, now, job, false, null));
+    const runs: { run: RunOrder; skip: SkipRecord }[] = [];
     for (
       let at = state.schedule.next(now);
       at !== null && at <= state.watermark && runs.length < MAX_RUNS_PER_DECISION;
       at = state.schedule.next(at)
     ) {
-      runs.push({ fireId: fireId(job, at), skip: this.skip(job, 'paused', at, at, 1), windowMs });
+      runs.push({
+        run: this.runOrder(state.def, at, fireId(job, at), false, state.def.payload),
+        skip: this.skip(job, 'paused', at, at, 1),
+      });
     }
     if (runs.length === 0) return;
-    this.deps.dispatcher.withdraw(state.def.queue, runs).then(
+    this.deps.dispatcher.withdraw(runs).then(
       (withdrawn) => {
-        for (const w of withdrawn) {
+        for (const { skip } of withdrawn) {
           this.deps.emit({
             type: 'skip',
             job,
             reason: 'paused',
-            first: w.skip.first,
-            last: w.skip.last,
+            first: skip.first,
+            last: skip.last,
             count: 1,
           });
         }
