@@ -53,11 +53,11 @@ export function eventsChannel(prefix: string): string {
 }
 
 /**
- * Publishes an event to every API process of the cluster. Best effort (pub/sub is at most
- * once): a connection that is not ready drops the event instead of queueing it, and errors are
- * swallowed; history and metrics are the durable record.
+ * Publishes an event, or an array of them as one message, to every API process of the cluster.
+ * Best effort (pub/sub is at most once): a connection that is not ready drops the event instead
+ * of queueing it, and errors are swallowed; history and metrics are the durable record.
  */
-export function publishEvent(redis: Redis, prefix: string, event: BatonEvent): void {
+export function publishEvent(redis: Redis, prefix: string, event: BatonEvent | BatonEvent[]): void {
   if (redis.status !== 'ready') return;
   redis.publish(eventsChannel(prefix), JSON.stringify(event)).catch(() => undefined);
 }
@@ -90,12 +90,9 @@ export class EventBatcher {
     this.scheduled = false;
     const events = this.pending;
     this.pending = [];
-    if (this.redis.status !== 'ready') return;
     for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
       const chunk = events.slice(i, i + EVENTS_PER_MESSAGE);
-      this.redis
-        .publish(eventsChannel(this.prefix), JSON.stringify(chunk.length === 1 ? chunk[0] : chunk))
-        .catch(() => undefined);
+      publishEvent(this.redis, this.prefix, chunk.length === 1 ? chunk[0]! : chunk);
     }
   }
 }
