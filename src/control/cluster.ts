@@ -126,60 +126,66 @@ export class ClusterWatch {
       this.leaderChanged();
       this.membersChanged(true);
 
-      const next = (rev: string) => (BigInt(rev) + 1n).toString();
-      const failed = (err: Error) => this.retry(generation, err);
       const current = () => !this.closed && generation === this.generation;
+      // One watch per prefix from the revision its snapshot was read at; handlers get the key
+      // below the prefix, and only while this load is the current one.
+      const watch = (
+        prefix: string,
+        revision: string,
+        onPut: (name: string, kv: IKeyValue) => void,
+        onDelete: (name: string, kv: IKeyValue) => void,
+      ) =>
+        openWatch(
+          etcd
+            .watch()
+            .prefix(prefix)
+            .startRevision((BigInt(revision) + 1n).toString()),
+          (w) => {
+            const name = (kv: IKeyValue) => kv.key.toString().slice(prefix.length);
+            w.on('put', (kv) => current() && onPut(name(kv), kv));
+            w.on('delete', (kv) => current() && onDelete(name(kv), kv));
+            w.on('error', (err) => this.retry(generation, err));
+          },
+        );
       const opening = [
-        openWatch(
-          etcd.watch().prefix(keys.electionPrefix).startRevision(next(election.revision)),
-          (w) => {
-            w.on('put', (kv) => {
-              if (!current()) return;
-              this.putCandidate(kv);
-              this.leaderChanged();
-            });
-            w.on('delete', (kv) => {
-              if (!current()) return;
-              this.candidates.delete(kv.key.toString());
-              this.leaderChanged();
-            });
-            w.on('error', failed);
+        watch(
+          keys.electionPrefix,
+          election.revision,
+          (_, kv) => {
+            this.putCandidate(kv);
+            this.leaderChanged();
+          },
+          (_, kv) => {
+            this.candidates.delete(kv.key.toString());
+            this.leaderChanged();
           },
         ),
-        openWatch(
-          etcd.watch().prefix(keys.membersPrefix).startRevision(next(members.revision)),
-          (w) => {
-            w.on('put', (kv) => {
-              const m = parse<MemberInfo>(kv);
-              if (!m || !current()) return;
-              this.memberMap.set(kv.key.toString().slice(keys.membersPrefix.length), m);
-              this.membersChanged(false);
-            });
-            w.on('delete', (kv) => {
-              if (!current()) return;
-              this.memberMap.delete(kv.key.toString().slice(keys.membersPrefix.length));
-              this.membersChanged(false);
-            });
-            w.on('error', failed);
+        watch(
+          keys.membersPrefix,
+          members.revision,
+          (id, kv) => {
+            const m = parse<MemberInfo>(kv);
+            if (!m) return;
+            this.memberMap.set(id, m);
+            this.membersChanged(false);
+          },
+          (id) => {
+            this.memberMap.delete(id);
+            this.membersChanged(false);
           },
         ),
-        openWatch(
-          etcd.watch().prefix(keys.pausedPrefix).startRevision(next(paused.revision)),
-          (w) => {
-            w.on('put', (kv) => {
-              const p = parse<PauseRecord>(kv);
-              if (!p || !current()) return;
-              const job = kv.key.toString().slice(keys.pausedPrefix.length);
-              this.pausedMap.set(job, p);
-              this.options.emit({ type: 'paused', job, paused: p });
-            });
-            w.on('delete', (kv) => {
-              if (!current()) return;
-              const job = kv.key.toString().slice(keys.pausedPrefix.length);
-              this.pausedMap.delete(job);
-              this.options.emit({ type: 'paused', job, paused: null });
-            });
-            w.on('error', failed);
+        watch(
+          keys.pausedPrefix,
+          paused.revision,
+          (job, kv) => {
+            const p = parse<PauseRecord>(kv);
+            if (!p) return;
+            this.pausedMap.set(job, p);
+            this.options.emit({ type: 'paused', job, paused: p });
+          },
+          (job) => {
+            this.pausedMap.delete(job);
+            this.options.emit({ type: 'paused', job, paused: null });
           },
         ),
       ];
