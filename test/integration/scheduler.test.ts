@@ -21,6 +21,18 @@ import {
   type ReplicaProcess,
   type StackOptions,
 } from '../helpers/replicas.js';
+import {
+  compareExecutions,
+  EXACTLY_ONCE,
+  executionsFile,
+  outboxFireIds,
+  queueIdle,
+  readExecutions,
+  recordLedger,
+  startExecutionWorker,
+  type LedgerRecording,
+} from '../helpers/executions.js';
+import type { ManagedProcess } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -31,16 +43,25 @@ catchUp: all
 catchUpLimit: 100
 `;
 
+/** The same job, run by the fixture handler that records each execution. */
+const EVERY_SECOND_COUNTED = `${EVERY_SECOND}handler: append\n`;
+
 let replicas: ReplicaProcess[] = [];
+let workers: ManagedProcess[] = [];
+let recordings: LedgerRecording[] = [];
 let contexts: ControlContext[] = [];
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail') {
     for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(60)}`);
+    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(60)}`);
   }
-  await Promise.all(replicas.map((r) => r.kill9()));
+  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
+  await Promise.all(recordings.map((r) => r.close()));
   for (const c of contexts) c.close();
   replicas = [];
+  workers = [];
+  recordings = [];
   contexts = [];
 });
 
@@ -61,6 +82,40 @@ async function start(opts: StackOptions, ...ids: string[]): Promise<ReplicaProce
   const started = await Promise.all(ids.map((id) => startReplica(opts, id)));
   replicas.push(...started);
   return started;
+}
+
+/**
+ * What the test counts: an etcd watch recording every commit of the namespace (from before any
+ * replica starts) and a real `baton worker` whose handler appends a line per execution.
+ */
+async function counted(opts: StackOptions, ctx: ControlContext) {
+  const ledger = await recordLedger(ctx.etcd, ctx.keys);
+  recordings.push(ledger);
+  const file = await executionsFile();
+  workers.push(await startExecutionWorker(opts, 'w1', file));
+  return { ledger, file, executions: () => readExecutions(file) };
+}
+
+/**
+ * Ends a test's fire flow and returns what happened: kills every replica (nothing is decided
+ * after), waits until the worker has finished every run that reached Redis, and returns the
+ * committed runs (all of the ledger recording), the fire ids still in the outbox (committed, never
+ * handed to Redis) and the executions.
+ */
+async function settle(
+  opts: StackOptions,
+  ctx: ControlContext,
+  c: Awaited<ReturnType<typeof counted>>,
+) {
+  await Promise.all(replicas.map((r) => r.kill9()));
+  await c.ledger.sync(ctx.etcd);
+  const pending = await outboxFireIds(ctx.etcd, ctx.keys);
+  await waitFor(() => queueIdle(opts.redisUrl, opts.namespace), {
+    timeoutMs: 20_000,
+    description: 'every run in Redis finished',
+  });
+  const executions = await c.executions();
+  return { committed: c.ledger.runs, pending, executions };
 }
 
 /** Scheduled instants (epoch ms) of the runs of `job`, ascending; fails on a duplicate instant. */
@@ -100,28 +155,29 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     }
   });
 
-  it('kill -9 of the leader: another leads within the TTL and every second is enqueued exactly once', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'kill9');
-    const [a, b, c] = await start(opts, 'r1', 'r2', 'r3');
+  it('kill -9 of the leader: another leads within the TTL and every second executes exactly once', async () => {
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'kill9');
+    const c = await counted(opts, ctx);
+    const [a, b, r3] = await start(opts, 'r1', 'r2', 'r3');
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await instants(opts, 'tick')).at.length >= 3, {
+    await waitFor(async () => (await c.executions()).length >= 3, {
       timeoutMs: 10_000,
-      description: 'first fires',
+      description: 'first executions',
     });
-    const leader = [a, b, c].find((r) => r!.id === first.leader)!;
+    const leader = [a, b, r3].find((r) => r!.id === first.leader)!;
     await leader.kill9();
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 2000 + 3000);
     expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
     await waitFor(
-      async () =>
-        (await instants(opts, 'tick')).runs.filter((r) => r.data.fencingToken === second.token)
-          .length >= 3,
-      { timeoutMs: 10_000, description: 'fires from the new leader' },
+      async () => (await c.executions()).filter((e) => e.token === second.token).length >= 3,
+      { timeoutMs: 10_000, description: 'executions of runs from the new leader' },
     );
-    const { at, runs } = await instants(opts, 'tick');
-    expectContiguousSeconds(at);
-    const tokens = new Set(runs.map((r) => r.data.fencingToken));
-    expect(tokens).toEqual(new Set([first.token, second.token]));
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    // catchUp: all — the ledger holds every second of the run, and each left the outbox and ran.
+    expectContiguousSeconds(committed.map((r) => r.scheduledAt).sort((x, y) => x - y));
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
+    expect(new Set(committed.map((r) => r.token))).toEqual(new Set([first.token, second.token]));
   });
 
   it('SIGSTOP past the TTL: the old leader steps down on waking and publishes nothing it did not commit', async () => {
