@@ -9,6 +9,7 @@ import { stepDownCause } from '../../src/scheduler/replica.js';
 import { getStatus } from '../../src/control/status.js';
 import { Intents } from '../../src/coordination/intents.js';
 import { testNamespace } from '../helpers/namespace.js';
+import { startRedis } from '../helpers/redis.js';
 import {
   BATON_BIN,
   batonEnv,
@@ -421,8 +422,79 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     expect(complete).toBeGreaterThanOrEqual(2);
   });
 
+  it('a new leader republishes the outbox of a leader killed while Redis was down: every instant executes once', async () => {
+    const own = await startRedis();
+    try {
+      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'outbox-takeover');
+      opts.redisUrl = own.url;
+      const c = await counted(opts, ctx);
+      await start(opts, 'r1', 'r2');
+      const first = await waitForLeader(ctx, (s) => s.members.length === 2);
+      await waitFor(async () => (await c.executions()).length >= 2, {
+        description: 'first executions',
+      });
+
+      // Redis crashes: the leader goes on committing, into the outbox only.
+      await own.kill9();
+      const batches = async () =>
+        (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).keys()).map((k) =>
+          k.slice(ctx.keys.outboxPrefix.length),
+        );
+      const tokenOf = (batch: string) => batch.slice(0, batch.lastIndexOf('-'));
+      await waitFor(
+        async () => (await batches()).filter((b) => tokenOf(b) === first.token).length >= 3,
+        { description: "three of the leader's batches waiting in the outbox" },
+      );
+      // It dies with them: only another leader can deliver them.
+      await replicas.find((r) => r.id === first.leader)!.kill9();
+      const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
+      expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
+      await c.ledger.sync(ctx.etcd);
+      const orphanedBatches = new Set((await batches()).filter((b) => tokenOf(b) === first.token));
+      expect(orphanedBatches.size).toBeGreaterThanOrEqual(3);
+      const orphaned = c.ledger.runs.filter((r) => orphanedBatches.has(r.batch));
+      expect(orphaned.length).toBeGreaterThanOrEqual(3);
+
+      // Redis comes back on the same data: every batch waiting then is delivered and removed.
+      const waiting = await batches();
+      await own.restart();
+      await waitFor(
+        async () => {
+          const now = new Set(await batches());
+          return waiting.every((b) => !now.has(b));
+        },
+        { timeoutMs: 20_000, description: 'the outbox batches of the outage acknowledged' },
+      );
+      await waitFor(
+        async () => {
+          const ran = new Set((await c.executions()).map((e) => e.fireId));
+          return orphaned.every((r) => ran.has(r.fireId));
+        },
+        { timeoutMs: 20_000, description: "the dead leader's committed runs executed" },
+      );
+      await waitFor(
+        async () => {
+          const fresh = (await c.executions()).filter(
+            (e) =>
+              e.token === second.token &&
+              e.scheduledAt > Math.max(...orphaned.map((r) => r.scheduledAt)),
+          );
+          return fresh.length >= 2;
+        },
+        { description: "the new leader's own runs executing after the outage" },
+      );
+
+      const { committed, pending, executions } = await settle(opts, ctx, c);
+      expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+      expect(orphaned.filter((r) => pending.has(r.fireId))).toEqual([]);
+      // catchUp: all — no second of the outage lost, none run twice.
+      expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
+    } finally {
+      await own.stopAll();
+    }
+  });
+
   it('Redis down: fires wait in the etcd outbox and are enqueued once when it returns', async () => {
-    const { startRedis } = await import('../helpers/redis.js');
     const own = await startRedis();
     try {
       const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'redis-down');
