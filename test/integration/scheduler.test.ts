@@ -182,15 +182,15 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('SIGSTOP past the TTL: the old leader steps down on waking and publishes nothing it did not commit', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'sigstop');
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigstop');
+    const c = await counted(opts, ctx);
     const [a, b] = await start(opts, 'r1', 'r2');
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
-      description: 'first fires',
+    await waitFor(async () => (await c.executions()).length >= 2, {
+      description: 'first executions',
     });
     const old = [a, b].find((r) => r!.id === first.leader)!;
     old.sigstop();
-    const stoppedAt = Date.now();
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader && s.leader !== null);
     await waitFor(
       async () =>
@@ -209,14 +209,25 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       },
       { timeoutMs: 15_000, description: 'old leader back as follower' },
     );
+    // Once it is a follower again, nothing it committed is still to come: the highest watermark
+    // it wrote under its token bounds every instant it decided (the look-ahead that decided them
+    // early stretches with load, so no constant after the stop would).
+    await c.ledger.sync(ctx.etcd);
+    const bound = c.ledger.highestWatermark('tick', first.token!);
+    expect(bound).toBeDefined();
+    const committedByOld = new Set(
+      c.ledger.runs.filter((r) => r.token === first.token).map((r) => r.fireId),
+    );
     const { at, runs } = await instants(opts, 'tick');
     expectContiguousSeconds(at);
-    // Every run carrying the old token is for an instant before it was stopped (it had committed
-    // those); nothing decided later carries the stale token.
-    // (Decided up to the 250 ms default look-ahead before their instant.)
+    // Every run in Redis carrying the old token is one it committed, for an instant up to its
+    // last watermark; nothing decided later carries the stale token.
     const stale = runs.filter((r) => r.data.fencingToken === first.token);
-    for (const r of stale)
-      expect(Date.parse(r.data.scheduledAt)).toBeLessThanOrEqual(stoppedAt + 250);
+    expect(stale.length).toBeGreaterThan(0);
+    expect(stale.filter((r) => !committedByOld.has(r.id)).map((r) => r.id)).toEqual([]);
+    expect(stale.filter((r) => Date.parse(r.data.scheduledAt) > bound!).map((r) => r.id)).toEqual(
+      [],
+    );
     expect(runs.some((r) => r.data.fencingToken === second.token)).toBe(true);
     // Its step-down names the lease (its deadline passed while stopped) or its deleted key, not
     // an etcd error: what baton_step_downs_total{cause} counts.
@@ -227,6 +238,10 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       .map((l) => (JSON.parse(l) as { reason: string }).reason);
     expect(stepDown).toHaveLength(1);
     expect(['lease_expired', 'key_deleted']).toContain(stepDownCause(stepDown[0]!));
+    // And every committed fire executed once, before and after the fail-over.
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
   it('SIGTERM hands over at once, and a replica restarted with the same id rejoins', async () => {
