@@ -509,28 +509,37 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     }
   });
 
-  it('Redis down: fires wait in the etcd outbox and are enqueued once when it returns', async () => {
+  it('Redis down: fires wait in the etcd outbox and execute once when it returns', async () => {
     const own = await startRedis();
     try {
-      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'redis-down');
+      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'redis-down');
       opts.redisUrl = own.url;
+      const c = await counted(opts, ctx);
       await start(opts, 'r1');
       await waitForLeader(ctx);
-      await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
-        description: 'fires',
+      await waitFor(async () => (await c.executions()).length >= 2, {
+        description: 'first executions',
       });
       await own.stop();
-      await waitFor(
-        async () => (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).count()) >= 3,
-        { description: 'outbox growing' },
-      );
+      const batches = () => ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).keys();
+      await waitFor(async () => (await batches()).length >= 3, { description: 'outbox growing' });
+      const waiting = await batches();
+      const restartedAt = Date.now();
       await own.restart();
       await waitFor(
-        async () => (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).count()) === 0,
-        { timeoutMs: 15_000, description: 'outbox drained' },
+        async () => {
+          const now = new Set(await batches());
+          return waiting.every((b) => !now.has(b));
+        },
+        { timeoutMs: 15_000, description: 'the outbox of the outage drained' },
       );
-      const { at } = await instants(opts, 'tick');
-      expectContiguousSeconds(at);
+      await waitFor(
+        async () => (await c.executions()).filter((e) => e.at > restartedAt).length >= 5,
+        { description: 'executions after Redis returned' },
+      );
+      const { committed, pending, executions } = await settle(opts, ctx, c);
+      expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+      expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
     } finally {
       await own.stopAll();
     }
