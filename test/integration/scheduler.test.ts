@@ -245,7 +245,8 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('SIGTERM hands over at once, and a replica restarted with the same id rejoins', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'sigterm');
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigterm');
+    const c = await counted(opts, ctx);
     const [a, b] = await start(opts, 'r1', 'r2');
     const first = await waitForLeader(ctx, (s) => s.members.length === 2);
     const leader = [a, b].find((r) => r!.id === first.leader)!;
@@ -264,8 +265,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
           .length >= 2,
       { description: 'fires from the new leader' },
     );
-    const { at } = await instants(opts, 'tick');
-    expectContiguousSeconds(at);
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
   it('pause skips and records fires, resume does not replay, trigger enqueues once with a manual id', async () => {
