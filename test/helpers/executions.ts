@@ -7,6 +7,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { Redis } from 'ioredis';
 import type { Keys } from '../../src/coordination/keys.js';
 import type { Watermark } from '../../src/coordination/ledger.js';
+import { firedKey } from '../../src/dispatch/producer.js';
 import type { Order, RunOrder } from '../../src/fire.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from './process.js';
 import { BATON_BIN, batonEnv, type StackOptions } from './replicas.js';
@@ -222,6 +223,25 @@ export async function outboxFireIds(etcd: Etcd3, keys: Keys): Promise<Set<string
   for (const v of Object.values(values))
     for (const o of outboxOrders(v)) if (o.kind === 'run') ids.add((o as RunOrder).data.fireId);
   return ids;
+}
+
+/**
+ * The fire ids among `ids` that a pause withdrew from Redis before a worker took them (their fire
+ * marker says `withdrawn`; they are recorded as skipped instead of run).
+ */
+export async function withdrawnFireIds(
+  redisUrl: string,
+  prefix: string,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const out = new Set<string>();
+    for (const id of ids) if ((await redis.get(firedKey(prefix, id))) === 'withdrawn') out.add(id);
+    return out;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**

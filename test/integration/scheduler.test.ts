@@ -32,6 +32,7 @@ import {
   recordLedger,
   startExecutionWorker,
   type CommittedRun,
+  withdrawnFireIds,
   type LedgerRecording,
 } from '../helpers/executions.js';
 import type { ManagedProcess } from '../helpers/process.js';
@@ -271,8 +272,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
-  it('pause skips and records fires, resume does not replay, trigger enqueues once with a manual id', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'intents');
+  it('pause skips and records fires, resume does not replay, trigger runs once with a manual id', async () => {
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'intents');
+    const c = await counted(opts, ctx);
     await start(opts, 'r1');
     const s = await waitForLeader(ctx);
     await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
@@ -327,6 +329,21 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       async () => (await new Intents(ctx.etcd, ctx.keys).readTriggers()).triggers.length === 0,
       { description: 'trigger consumed' },
     );
+    // Executed once, like every committed fire, except those the pause withdrew from Redis
+    // before a worker took them (recorded as skipped instead).
+    await waitFor(async () => (await c.executions()).some((e) => e.fireId === fireId), {
+      description: 'manual run executed',
+    });
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const withdrawn = await withdrawnFireIds(
+      opts.redisUrl,
+      opts.namespace,
+      committed.map((r) => r.fireId),
+    );
+    expect(compareExecutions(committed, executions, new Set([...pending, ...withdrawn]))).toEqual(
+      EXACTLY_ONCE,
+    );
+    expect(executions.filter((e) => e.manual).map((e) => e.fireId)).toEqual([fireId]);
   });
 
   it('a pause withdraws a run already decided for a later instant, inside the look-ahead', async () => {
