@@ -124,7 +124,7 @@ async function settle(
 /** Scheduled instants (epoch ms) of the runs of `job`, ascending; fails on a duplicate instant. */
 const instants = scheduledRuns;
 
-/** Every second between the first and last instant is present exactly once. */
+/** Every second between the first and last instant is present, once (no gap, no repeat). */
 function expectContiguousSeconds(at: number[]) {
   expect(at.length).toBeGreaterThan(1);
   const first = at[0]!;
