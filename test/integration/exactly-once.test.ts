@@ -290,6 +290,11 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     );
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 30_000);
     expect(second.leader).not.toBe(first.leader);
+    // It stepped down for Redis, not for etcd (its lease stayed valid throughout).
+    const oldLeader = replicas.find((r) => r.id === first.leader)!;
+    expect(await readFile(oldLeader.proc.logFile, 'utf8')).toContain(
+      'redis unreachable from this leader for a lease TTL while a follower reaches it',
+    );
     proxies.get(first.leader!)!.restore();
     await expectEachCommittedFireExecutedOnce(executions, Date.now());
     expect(await staleCount(opts)).toBe(0);
