@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { isHashTagged, parseRedisUrl } from './redis-url.js';
 
 /**
  * Options common to every command, as given on the command line. Each falls back to its
@@ -130,11 +131,7 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
   if (endpoints.length === 0) throw new UsageError('--etcd needs at least one endpoint');
 
   const redisUrl = pick(options.redis, env.BATON_REDIS) ?? 'redis://127.0.0.1:6379';
-  if (!/^rediss?:\/\//.test(redisUrl)) {
-    throw new UsageError(
-      `--redis must be a redis:// or rediss:// URL, got "${redisUrl.replace(/\/\/[^@/]*@/, '//…@')}"`,
-    );
-  }
+  const redisTarget = parseRedisUrl(redisUrl);
 
   const namespace = pick(options.namespace, env.BATON_NAMESPACE) ?? 'baton';
   if (!NAMESPACE.test(namespace)) {
@@ -143,6 +140,11 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
     );
   }
   const queuePrefix = pick(options.queuePrefix, env.BATON_QUEUE_PREFIX) ?? 'bull';
+  if (redisTarget.kind === 'cluster' && !isHashTagged(queuePrefix)) {
+    throw new UsageError(
+      `on a Redis Cluster the queue prefix must be a hash tag such as "{baton}" (BullMQ keeps a queue's keys in one slot), got "${queuePrefix}"`,
+    );
+  }
 
   return {
     etcdEndpoints: endpoints,
@@ -184,7 +186,8 @@ export const ENVIRONMENT_HELP = `Environment:
   BATON_ETCD            etcd endpoints, comma-separated (default http://127.0.0.1:2379)
   BATON_ETCD_CA         PEM CA file for etcd TLS; BATON_ETCD_CERT / BATON_ETCD_KEY for client certs
   BATON_ETCD_USERNAME   etcd auth user; BATON_ETCD_PASSWORD its password
-  BATON_REDIS           Redis URL, redis:// or rediss:// (default redis://127.0.0.1:6379)
+  BATON_REDIS           Redis URL: redis:// or rediss:// (default redis://127.0.0.1:6379),
+                        redis+sentinel://host:port,…/<master> or redis+cluster://host:port,…
   BATON_REDIS_CA        PEM CA file trusted for rediss://
   BATON_NAMESPACE       etcd key namespace (default baton)
   BATON_JOBS            folder of job definitions (default ./jobs)
