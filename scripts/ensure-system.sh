@@ -31,5 +31,6 @@ if [ ! -e "$policy" ]; then
   "${sudo[@]}" chmod 755 "$policy"
   trap '"${sudo[@]}" rm -f "$policy"' EXIT
 fi
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=120 update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=120 install -y -qq \
+  --no-install-recommends "${need[@]}" >/dev/null
