@@ -3,10 +3,12 @@
 // (scripts/test-deploy.sh), which installs Docker, starts the engine and builds the images first.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -15,8 +17,15 @@ const DOCKER = process.env.BATON_DOCKER || 'docker';
 const PROJECT =
   process.env.BATON_DEPLOY_PROJECT || `baton-deploy-${randomBytes(4).toString('hex')}`;
 const SCHEDULERS = ['scheduler-1', 'scheduler-2', 'scheduler-3'];
-/** BATON_LEASE_TTL in docker-compose.yaml, seconds. */
-const LEASE_TTL_MS = 3_000;
+/** The schedulers' BATON_LEASE_TTL in docker-compose.yaml. */
+const LEASE_TTL_MS =
+  Number(
+    (
+      parse(readFileSync(path.join(ROOT, 'docker-compose.yaml'), 'utf8'), { merge: true }) as {
+        services: Record<string, { environment: Record<string, string> }>;
+      }
+    ).services['scheduler-1']!.environment.BATON_LEASE_TTL,
+  ) * 1_000;
 
 async function docker(...args: string[]): Promise<string> {
   return (await run(DOCKER, args, { maxBuffer: 64 << 20 })).stdout.trim();
@@ -29,7 +38,6 @@ async function compose(...args: string[]): Promise<string> {
     {
       cwd: ROOT,
       maxBuffer: 64 << 20,
-      env: { ...process.env, DOCKER_HOST: process.env.DOCKER_HOST ?? '' },
     },
   );
   return stdout.trim();
