@@ -55,7 +55,8 @@ export function registerScheduler(program: Command): void {
           throw err;
         }
       }
-      replica.setHttpUrl(api?.url ?? null);
+      // Others reach this replica at the advertised URL (a container's listen address is not).
+      replica.setHttpUrl(api ? (config.advertiseUrl ?? api.url) : null);
       await replica.start();
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {

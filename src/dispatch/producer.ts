@@ -68,6 +68,9 @@ export function firedKey(prefix: string, fireId: string): string {
   return `${prefix}:baton:fired:${fireId}`;
 }
 
+/** How long a publish waits for its replicas (`WAIT`) before it counts as failed. */
+const WAIT_REPLICAS_MS = 500;
+
 /** At most one day: the longest outage after which an outbox entry may be re-published. */
 export const MAX_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
 
@@ -132,6 +135,11 @@ export class Dispatcher {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /**
+     * Replicas that must have a publish before it counts (`WAIT`; Sentinel setups, see
+     * `waitReplicas` in config/redis-url.ts). 0: the master's reply is enough.
+     */
+    private readonly waitReplicas = 0,
   ) {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
@@ -219,6 +227,17 @@ export class Dispatcher {
     const settled = await Promise.allSettled(work);
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (rejected) throw rejected.reason;
+    if (this.waitReplicas > 0) {
+      // Replication is asynchronous: a master that dies right after replying may take the
+      // publish with it. Unconfirmed, the entries stay in the outbox and are published again
+      // (idempotently) on the next master.
+      const acked = await this.redis.wait(this.waitReplicas, WAIT_REPLICAS_MS);
+      if (acked < this.waitReplicas) {
+        throw new Error(
+          `${acked} of ${this.waitReplicas} Redis replicas confirmed the publish within ${WAIT_REPLICAS_MS} ms`,
+        );
+      }
+    }
   }
 
   /**

@@ -25,6 +25,7 @@ import {
 import { Session, describe } from '../coordination/session.js';
 import { Dispatcher } from '../dispatch/producer.js';
 import { EventBatcher } from '../control/events.js';
+import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis } from '../dispatch/redis.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
@@ -87,7 +88,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.etcd = createEtcd(this.config);
     this.redis = createRedis(this.config, 'producer');
     this.events = new EventBatcher(this.redis, this.config.queuePrefix);
-    this.dispatcher = new Dispatcher(this.redis, this.config.queuePrefix);
+    const target = parseRedisUrl(this.config.redisUrl);
+    this.dispatcher = new Dispatcher(
+      this.redis,
+      this.config.queuePrefix,
+      target.kind === 'sentinel' ? target.waitReplicas : 0,
+    );
   }
 
   get id(): string {
