@@ -167,10 +167,23 @@ export class Dispatcher {
    * acknowledged but not yet on disk may be lost.
    */
   async serverRunId(): Promise<string> {
-    const info = await this.redis.info('server');
-    const m = /^run_id:([0-9a-f]+)/m.exec(info);
-    if (!m) throw new Error('Redis INFO server has no run_id');
-    return m[1]!;
+    const runId = (info: string) => {
+      const m = /^run_id:([0-9a-f]+)/m.exec(info);
+      if (!m) throw new Error('Redis INFO server has no run_id');
+      return m[1]!;
+    };
+    // A Cluster: every master's, since a publish spans the masters of its queues' slots.
+    const cluster = this.redis as unknown as {
+      isCluster?: boolean;
+      nodes?: (role: string) => Redis[];
+    };
+    if (cluster.isCluster && cluster.nodes) {
+      const ids = await Promise.all(
+        cluster.nodes('master').map(async (node) => runId(await node.info('server'))),
+      );
+      return ids.sort().join(',');
+    }
+    return runId(await this.redis.info('server'));
   }
 
   /** Redis's persistence settings; nulls when `CONFIG GET` is refused (ACL, managed Redis). */

@@ -126,6 +126,24 @@ startingDeadline: 1m
     expect(history.every((e) => e.worker === 'w1')).toBe(true);
     expect(new Set(history.map((e) => e.fireId)).size).toBe(history.length);
 
+    // Published orders leave the outbox once the masters have them on disk (the leader checks
+    // every master's run id, so a restart of any one of them would publish them again).
+    const outboxAt = Date.now();
+    await waitFor(
+      async () => {
+        const batches = Object.values(
+          await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).strings(),
+        );
+        const orders = batches.flatMap(
+          (v) => JSON.parse(v) as { data?: { scheduledAt: string } }[],
+        );
+        return orders.every((o) => !o.data || Date.parse(o.data.scheduledAt) > outboxAt)
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 20_000, description: 'outbox acknowledged' },
+    );
+
     // The API reads the same history from the Cluster.
     const api = (await (
       await fetch(`http://127.0.0.1:${httpPort}/api/v1/jobs/tick/history`)
