@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { OutboxEntry } from '../coordination/ledger.js';
 import { orderId, type RunOrder, type SkipRecord } from '../fire.js';
+import type { RedisKeys } from '../redis-keys.js';
 import { checkPipeline } from './redis.js';
 
 /** Skip records kept per job in Redis (the newest ones). */
@@ -58,27 +59,12 @@ return #KEYS
 `;
 const MARK_DONE_KEYS = 1000;
 
-/** The job's newest run added under `overlap: forbid`. */
-export function lastForbidRunKey(prefix: string, job: string): string {
-  return `${prefix}:baton:lastrun:${job}`;
-}
-
-/** Marker of a published fire id. */
-export function firedKey(prefix: string, fireId: string): string {
-  return `${prefix}:baton:fired:${fireId}`;
-}
-
 /** At most one day: the longest outage after which an outbox entry may be re-published. */
 export const MAX_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
 
 /** How long a fire id stays deduplicated: the job's retention age, at most a day. */
 export function dedupeWindowMs(order: RunOrder): number {
   return Math.min(order.keep.ageSeconds * 1000, MAX_DEDUPE_WINDOW_MS);
-}
-
-/** Redis keys of baton's own records, beside BullMQ's under the same prefix. */
-export function skipKeys(prefix: string, job: string): { list: string; counts: string } {
-  return { list: `${prefix}:baton:skips:${job}`, counts: `${prefix}:baton:skipcount:${job}` };
 }
 
 /**
@@ -93,7 +79,8 @@ export class Dispatcher {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    /** The key layout (src/redis-keys.ts): BullMQ prefix and baton's namespaced keys. */
+    private readonly keys: RedisKeys,
   ) {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
@@ -103,7 +90,7 @@ export class Dispatcher {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      q = new Queue(name, { connection: this.redis, prefix: this.keys.prefix });
       q.on('error', () => undefined);
       this.queues.set(name, q);
     }
@@ -159,16 +146,16 @@ export class Dispatcher {
         fencingToken: o.data.fencingToken,
         leader: o.data.leader,
       };
-      const k = skipKeys(this.prefix, o.data.job);
+      const k = this.keys.skips(o.data.job);
       (claim as unknown as Record<string, (...a: unknown[]) => void>).batonClaimFire!(
-        firedKey(this.prefix, o.data.fireId),
-        `${this.prefix}:${queue}:${o.data.fireId}`,
-        lastForbidRunKey(this.prefix, o.data.job),
+        this.keys.fired(o.data.fireId),
+        this.keys.queueJob(queue, o.data.fireId),
+        this.keys.lastForbidRun(o.data.job),
         k.list,
         k.counts,
         dedupeWindowMs(o),
         o.forbidOverlap ? '1' : '0',
-        `${this.prefix}:${queue}:`,
+        this.keys.queueJobPrefix(queue),
         o.data.fireId,
         JSON.stringify({ id: orderId(skip), ...skip }),
         at,
@@ -199,9 +186,7 @@ export class Dispatcher {
     );
     const done = this.redis.pipeline();
     for (let i = 0; i < toAdd.length; i += MARK_DONE_KEYS) {
-      const keys = toAdd
-        .slice(i, i + MARK_DONE_KEYS)
-        .map((o) => firedKey(this.prefix, o.data.fireId));
+      const keys = toAdd.slice(i, i + MARK_DONE_KEYS).map((o) => this.keys.fired(o.data.fireId));
       (done as unknown as Record<string, (...a: unknown[]) => void>).batonMarkDone!(
         keys.length,
         ...keys,
@@ -212,7 +197,7 @@ export class Dispatcher {
 
   /** Queues the idempotent skip-history script for `record` (id `id`) on `pipeline`. */
   private recordSkip(pipeline: ChainableCommander, id: string, record: SkipRecord): void {
-    const k = skipKeys(this.prefix, record.job);
+    const k = this.keys.skips(record.job);
     (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
       k.list,
       k.counts,
@@ -237,7 +222,7 @@ export class Dispatcher {
       // remove() refuses a job a worker holds (it runs: it was taken before the pause).
       if ((await this.queue(r.run.queue).remove(fireId)) !== 1) continue;
       const pipeline = this.redis.pipeline();
-      pipeline.set(firedKey(this.prefix, fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
+      pipeline.set(this.keys.fired(fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
       this.recordSkip(pipeline, orderId(r.skip), r.skip);
       checkPipeline(await pipeline.exec());
       withdrawn.push(r);

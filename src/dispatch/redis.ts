@@ -25,9 +25,21 @@ export function createRedis(
     options.tls = config.redisCa ? { ca: config.redisCa } : {};
   }
   const redis = new Redis(config.redisUrl, options);
-  // ioredis emits 'error' on every failed reconnect; callers observe state through commands.
-  redis.on('error', () => undefined);
+  // ioredis emits 'error' on every failed reconnect; callers observe state through commands,
+  // and lastConnectionError() says why the connection is down (refused AUTH, TLS, refused).
+  redis.on('error', (err: Error) => connectionErrors.set(redis, err));
+  redis.on('ready', () => connectionErrors.delete(redis));
   return redis;
+}
+
+const connectionErrors = new WeakMap<Redis, Error>();
+
+/**
+ * The last error the connection reported since it was last ready (a `WRONGPASS` reply to the
+ * handshake's AUTH, a TLS or socket error), or null. Connections made by {@link createRedis}.
+ */
+export function lastConnectionError(redis: Redis): Error | null {
+  return connectionErrors.get(redis) ?? null;
 }
 
 /** The values of an executed pipeline; throws its first error, or when it was discarded. */

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { OverlapPolicy } from '../definitions/types.js';
-import { skipKeys } from '../dispatch/producer.js';
-import type { RunKeys } from './keys.js';
+import type { RunKeys } from '../redis-keys.js';
 
 // Shared Lua: trims a job's history by age (score < cutoff) and count, at most 1000 at a time.
 const TRIM = `
@@ -146,7 +145,6 @@ export type BeginResult =
 
 export interface BeginArgs {
   keys: RunKeys;
-  prefix: string;
   job: string;
   token: string;
   fireId: string;
@@ -190,14 +188,13 @@ export class RunScripts {
   }
 
   async begin(a: BeginArgs): Promise<BeginResult> {
-    const skip = skipKeys(a.prefix, a.job);
     const res = (await this.fn('batonRunBegin')(
       a.keys.token,
       a.keys.counts,
       a.keys.active,
       a.keys.history,
       a.keys.records,
-      skip.counts,
+      a.keys.skipCounts,
       a.token,
       a.fireId,
       a.overlap,
