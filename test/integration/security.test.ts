@@ -297,6 +297,38 @@ describe('Redis over TLS with an ACL user', () => {
       expect(r.stderr).not.toMatch(NO_STACK);
     }
 
+    // A replica with a wrong Redis password: fires wait in the outbox, and it says why (auth).
+    const port = await freePort();
+    const wrongOpts = await tickStack(
+      inject('etcdEndpoint'),
+      `rediss://baton:wrong-redis-pw-5a2c@127.0.0.1:${tlsPort}`,
+      'rediss-wrong',
+    );
+    const wrong = await startReplica(wrongOpts, 'rediss-wrong', port, { BATON_REDIS_CA: pki.ca });
+    replicas.push(wrong);
+    const problems = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${wrong.http}/readyz`)).json()) as {
+          ready: boolean;
+          problems: { service: string; cause: string; message: string }[];
+        };
+        return body.problems.length > 0 ? body : undefined;
+      },
+      { timeoutMs: 20_000, description: 'the replica reports its Redis problem' },
+    );
+    expect(problems.ready).toBe(false);
+    expect(problems.problems).toMatchObject([
+      { service: 'redis', cause: 'auth', message: expect.stringContaining('WRONGPASS') },
+    ]);
+    const redisErrors = wrong
+      .log(100_000)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; service?: string; cause?: string })
+      .filter((l) => l.level >= 50);
+    expect(redisErrors, wrong.log(100)).toMatchObject([{ service: 'redis', cause: 'auth' }]);
+    expect(wrong.log(100_000)).not.toContain('wrong-redis-pw-5a2c');
+
     // Without the CA the server is not trusted: the CLI says so in one line.
     const r = await baton(['jobs', '--jobs', opts.jobsDir], {
       BATON_ETCD: inject('etcdEndpoint'),
