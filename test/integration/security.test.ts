@@ -297,6 +297,19 @@ describe('Redis over TLS with an ACL user', () => {
       expect(r.stderr).not.toMatch(NO_STACK);
     }
 
+    // A worker with a wrong password does not start: exit 4, one line.
+    const w = await baton(['worker', '--no-examples', '--jobs', opts.jobsDir], {
+      BATON_NAMESPACE: opts.namespace,
+      BATON_REDIS: `rediss://baton:wrong@127.0.0.1:${tlsPort}`,
+      BATON_REDIS_CA: pki.ca,
+    });
+    expect(w.code, w.stderr).toBe(4);
+    expect(w.stderr.trim().split('\n'), w.stderr).toEqual([
+      expect.stringMatching(
+        /^baton: Redis at .* refused the credentials to claim the queue prefix: WRONGPASS/,
+      ),
+    ]);
+
     // A replica with a wrong Redis password: fires wait in the outbox, and it says why (auth).
     const port = await freePort();
     const wrongOpts = await tickStack(
