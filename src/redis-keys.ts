@@ -23,6 +23,16 @@ export interface RedisKeys {
   readonly events: string;
   /** Pub/sub channel carrying `{ job, fireId, by }`: abort the run `fireId` (overlap `replace`). */
   readonly abort: string;
+  /**
+   * Sorted set of leaderships, member `<token>/<revision>` (both zero-padded to `FENCE_DIGITS`
+   * digits, score 0, so members sort by token as big integers): the etcd revision at which the
+   * leader with that fencing token took over. A worker refuses a run of token t that claims a
+   * commit at a revision later than the takeover of a newer token (docs/architecture.md,
+   * "Threat model").
+   */
+  readonly fence: string;
+  /** String with a TTL: set when a fire first starts, so a second copy of it is recognised. */
+  started(fireId: string): string;
   /** The worker's records of one job. */
   run(job: string): RunKeys;
   /** The leader's skip records of one job. */
@@ -39,8 +49,6 @@ export interface RedisKeys {
 
 /** Redis keys of the worker side for one job. */
 export interface RunKeys {
-  /** String: the highest fencing token seen for the job (decimal). */
-  token: string;
   /** Hash: counters of run outcomes (`completed`, `failed`, `stale`, `skipped`, `aborted`, ...). */
   counts: string;
   /** String with a TTL: `<scheduledAtMs> <fireId>` of the run holding the overlap lock. */
@@ -74,8 +82,9 @@ export function redisKeys(prefix: string, namespace: string): RedisKeys {
     owner: `${prefix}:baton:namespace`,
     events: `${base}:events`,
     abort: `${base}:abort`,
+    fence: `${base}:fence`,
+    started: (fireId) => `${base}:started:${fireId}`,
     run: (job) => ({
-      token: `${base}:token:${job}`,
       counts: `${base}:counts:${job}`,
       active: `${base}:active:${job}`,
       history: `${base}:history:${job}`,

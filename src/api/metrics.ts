@@ -57,7 +57,8 @@ interface DurationCursor {
 /**
  * The Prometheus metrics of one replica (prom-client, own registry).
  *
- * - From this process: `baton_leader`, `baton_replica_state`, `baton_elections_total`, and, while
+ * - From this process: `baton_leader`, `baton_replica_state`, `baton_redis_ready`,
+ *   `baton_elections_total`, and, while
  *   it leads, `baton_fires_total` (except `skipped_overlap`) and `baton_fire_lag_seconds`.
  * - From Redis at scrape time, for the jobs this replica has loaded (cluster-wide values, the
  *   same on every replica): `baton_runs_total` and `baton_stale_token_rejections_total` from the
@@ -104,6 +105,15 @@ export class Metrics {
           this.set({ replica: replica.id, state }, replica.state === state ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'baton_redis_ready',
+      help: '1 while this replica reaches Redis (its last ping or publish succeeded), else 0',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        this.set({ replica: replica.id }, replica.redisIsReady ? 1 : 0);
+      },
+    });
     this.elections = new Counter({
       name: 'baton_elections_total',
       help: 'Times this replica became leader',
@@ -117,7 +127,7 @@ export class Metrics {
         'Times this replica stopped leading, by cause: shutdown, lease_expired (no keepalive ' +
         'acknowledged within the TTL: a stalled process or etcd out of reach), key_deleted, ' +
         'fence_refused, watch_failed, auth (etcd refused its credentials or rights), ' +
-        'redis_unreachable, etcd_error',
+        'redis_unreachable (Redis out of reach while a follower reaches it), etcd_error',
       labelNames: ['replica', 'cause'],
       registers: [registry],
     });

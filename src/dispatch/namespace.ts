@@ -78,15 +78,20 @@ export class ClaimedDispatcher extends Dispatcher {
     }
   }
 
-  override async publish(entries: OutboxEntry[], now = Date.now()): Promise<void> {
+  override async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
     try {
       await this.ensure();
-      await super.publish(entries, now);
+      await super.publish(entries, clock);
       this.lastError = null;
     } catch (err) {
       this.lastError = err;
       throw err;
     }
+  }
+
+  override async recordTakeover(token: string, revision: string): Promise<void> {
+    await this.ensure();
+    return super.recordTakeover(token, revision);
   }
 
   override async withdraw(

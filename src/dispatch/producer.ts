@@ -68,6 +68,36 @@ export function dedupeWindowMs(order: RunOrder): number {
 }
 
 /**
+ * Digits fencing tokens and revisions are padded to in the fence (`RedisKeys.fence`, etcd's are
+ * int64).
+ */
+export const FENCE_DIGITS = 40;
+
+/** Leaderships kept in the fence: far more than a dedupe window's worth of fail-overs. */
+export const FENCE_HISTORY_MAX = 1000;
+
+/** `value` (a canonical decimal) zero-padded to {@link FENCE_DIGITS} digits. */
+export function padDecimal(value: string): string {
+  return value.padStart(FENCE_DIGITS, '0');
+}
+
+// KEYS: fence zset. ARGV: padded token, padded takeover revision, history size.
+const RECORD_TAKEOVER = `
+redis.call('ZADD', KEYS[1], 0, ARGV[1] .. '/' .. ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[3]) then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonumber(ARGV[3]) - 1) end
+return 1
+`;
+
+/** What Redis promises about the durability of an acknowledged write. */
+export interface Durability {
+  /** `appendonly`: whether Redis logs writes at all; null when CONFIG is not allowed. */
+  appendonly: boolean | null;
+  /** `appendfsync`: `always`, `everysec` or `no`; null when unknown. */
+  appendfsync: string | null;
+}
+
+/**
  * Publishes committed outbox entries to Redis: runs into their BullMQ queues with the fire id as
  * job id (BullMQ ignores an add whose id still exists, so publishing again is harmless while the
  * finished job is retained), skips into the job's skip history. One `addBulk` per queue.
@@ -85,6 +115,49 @@ export class Dispatcher {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
     redis.defineCommand('batonMarkDone', { lua: MARK_DONE });
+    redis.defineCommand('batonRecordTakeover', { numberOfKeys: 1, lua: RECORD_TAKEOVER });
+  }
+
+  /**
+   * Records that the leader with `token` took over at etcd revision `revision`. A new leader does
+   * this before it publishes anything; workers then refuse any run of an older token that claims
+   * a commit after it (which no valid leader can have made).
+   */
+  async recordTakeover(token: string, revision: string): Promise<void> {
+    await (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
+      .batonRecordTakeover!(
+      this.keys.fence,
+      padDecimal(token),
+      padDecimal(revision),
+      FENCE_HISTORY_MAX,
+    );
+  }
+
+  /**
+   * The Redis server's run id: a new one after every restart, so a change means writes that were
+   * acknowledged but not yet on disk may be lost.
+   */
+  async serverRunId(): Promise<string> {
+    const info = await this.redis.info('server');
+    const m = /^run_id:([0-9a-f]+)/m.exec(info);
+    if (!m) throw new Error('Redis INFO server has no run_id');
+    return m[1]!;
+  }
+
+  /** Redis's persistence settings; nulls when `CONFIG GET` is refused (ACL, managed Redis). */
+  async durability(): Promise<Durability> {
+    try {
+      // One call: CONFIG GET with a pattern answers name, value, name, value...
+      const pairs = (await this.redis.config('GET', 'append*')) as string[];
+      const get = (k: string) => {
+        const i = pairs.indexOf(k);
+        return i >= 0 ? (pairs[i + 1] ?? null) : null;
+      };
+      const ao = get('appendonly');
+      return { appendonly: ao === null ? null : ao === 'yes', appendfsync: get('appendfsync') };
+    } catch {
+      return { appendonly: null, appendfsync: null };
+    }
   }
 
   queue(name: string): Queue {
@@ -98,20 +171,25 @@ export class Dispatcher {
   }
 
   /** Publishes every entry or throws; on throw some may be published (retry the whole batch). */
-  async publish(entries: OutboxEntry[], now = Date.now()): Promise<void> {
+  /**
+   * `clock` is the schedule's clock (the leader's, which tests and demos may offset); it is read
+   * at the moment each `addBulk` is built, never earlier.
+   */
+  async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
     const runs = new Map<string, RunOrder[]>();
     const skips: { entry: OutboxEntry; record: SkipRecord }[] = [];
     for (const e of entries) {
       if (e.order.kind === 'run') {
         const list = runs.get(e.order.queue) ?? [];
-        list.push(e.order);
+        // Workers judge a run by the revision that committed it (docs/architecture.md).
+        list.push({ ...e.order, data: { ...e.order.data, revision: e.revision } });
         runs.set(e.order.queue, list);
       } else {
         skips.push({ entry: e, record: e.order });
       }
     }
     const work: Promise<unknown>[] = [];
-    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, now));
+    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clock));
     if (skips.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const { entry, record } of skips) this.recordSkip(pipeline, entry.id, record);
@@ -131,7 +209,8 @@ export class Dispatcher {
    * and `done` after it: `done` is never added again; `pending` (a publisher died mid-way) is
    * added only if the job is not in Redis.
    */
-  private async addRuns(queue: string, orders: RunOrder[], now: number): Promise<void> {
+  private async addRuns(queue: string, orders: RunOrder[], clock: () => number): Promise<void> {
+    const now = clock();
     const claim = this.redis.pipeline();
     for (const o of orders) {
       const at = Date.parse(o.data.scheduledAt);
@@ -170,13 +249,19 @@ export class Dispatcher {
       return result === 1;
     });
     if (toAdd.length === 0) return;
+    // A run is due at exactly its availableAt: BullMQ makes a delayed job due at timestamp + delay,
+    // so both are fixed here, after the claim round trip, on one reading of each clock (Redis and
+    // BullMQ's workers use the real clock; the schedule may run on an offset one).
+    const realNow = Date.now();
+    const scheduleNow = clock === Date.now ? realNow : clock();
     await this.queue(queue).addBulk(
       toAdd.map((o) => ({
         name: o.data.job,
         data: o.data,
         opts: {
           jobId: o.data.fireId,
-          delay: Math.max(0, o.availableAt - now),
+          timestamp: realNow,
+          delay: Math.max(0, o.availableAt - scheduleNow),
           attempts: o.attempts,
           backoff: o.backoff,
           removeOnComplete: { age: o.keep.ageSeconds, count: o.keep.count },

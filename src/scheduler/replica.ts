@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
@@ -23,7 +24,12 @@ import { redactUrl } from '../log.js';
 import { campaign } from '../coordination/election.js';
 import { createEtcd } from '../coordination/etcd.js';
 import { keys as makeKeys, type Keys } from '../coordination/keys.js';
-import { putMember, type MemberInfo, type ReplicaState } from '../coordination/members.js';
+import {
+  listMembers,
+  putMember,
+  type MemberInfo,
+  type ReplicaState,
+} from '../coordination/members.js';
 import { Session, describe } from '../coordination/session.js';
 import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
 import { EventBatcher } from '../control/events.js';
@@ -101,6 +107,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   };
   private readonly prefixClaim: PrefixClaim;
   private redisReady = true;
+  /** Since when (monotonic ms) Redis has not answered this replica, or null while it does. */
+  private redisDownSince: number | null = null;
+  private beating = false;
   private hash = '';
 
   constructor(options: ReplicaOptions) {
@@ -378,16 +387,21 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.clearProblem('etcd', 'etcd reachable again');
   }
 
-  /** Redis answered (true) or failed with `err`: readiness, and the cause when it failed. */
-  private redisResult(ok: boolean, err?: unknown): void {
-    this.redisReady = ok;
+  /**
+   * Redis answered (true) or failed with `err` (asked at `since`, monotonic): readiness, how long
+   * it has been down, and the cause when it failed (logged once per outage and cause).
+   */
+  private redisResult(ok: boolean, since: number, err?: unknown): void {
+    this.setRedis(ok, since);
     if (ok) {
       this.clearProblem('redis', 'redis reachable again');
       return;
     }
     const failure = redisFailure(err, lastConnectionError(this.redis));
     const cause = failure?.cause ?? 'unavailable';
-    const reply = failure?.reply?.message ?? describe(lastConnectionError(this.redis) ?? err);
+    const reply =
+      failure?.reply?.message ??
+      describe(lastConnectionError(this.redis) ?? err ?? 'Redis did not answer PING');
     this.setProblem('redis', cause, reply.split('\n')[0]!);
   }
 
@@ -428,8 +442,18 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         });
         break;
       case 'redis':
-        this.redisResult(event.ready, this.dispatcher.lastError ?? new Error(event.error));
+        this.redisResult(
+          event.ready,
+          performance.now(),
+          this.dispatcher.lastError ?? new Error(event.error),
+        );
         void this.publishMember();
+        break;
+      case 'redis-restarted':
+        this.log.warn(
+          { republished: event.republished },
+          'redis restarted within its fsync window: orders it may have lost are published again',
+        );
         break;
       case 'takeover':
         this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');
@@ -448,10 +472,6 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   /**
-   * Sets the state. `reason` says why, in words; for a leader stepping down it starts with what
-   * ended leadership (see {@link stepDownCause}).
-   */
-  /**
    * Sets the state. `reason` says why, in words; `cause`, typed, why a session or leadership
    * ended (carried from where it ended: {@link SessionEnd}).
    */
@@ -463,17 +483,64 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.emit('state', { from, to, reason, token: this.token, cause });
   }
 
+  private setRedis(ready: boolean, since: number): void {
+    this.redisReady = ready;
+    if (ready) this.redisDownSince = null;
+    else this.redisDownSince ??= since;
+  }
+
+  /**
+   * Every TTL/2: ask Redis (the leader too: a leader whose packets to Redis vanish learns it here
+   * within one command timeout, not from a publish that may never end), publish the member
+   * record, and, as leader, step down when Redis has not answered for a whole TTL while a
+   * follower reports that it can reach Redis: a replica that can publish should lead.
+   */
   private async beat(): Promise<void> {
-    // The leader learns Redis' state from publishing; the others ask, for their readiness.
-    if (this.state !== 'leader') {
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const sentAt = performance.now();
+      let ok = false;
+      let error: unknown = null;
       try {
-        await this.redis.ping();
-        this.redisResult(true);
+        ok = (await this.redis.ping()) === 'PONG';
       } catch (err) {
-        this.redisResult(false, err);
+        error = err;
       }
+      this.redisResult(ok, sentAt, error);
+      if (!ok) {
+        // A connection whose packets vanish never errors by itself: start a fresh one.
+        this.redis.disconnect(true);
+      }
+      await this.publishMember();
+      if (this.state === 'leader' && this.redisDownSince !== null) await this.maybeYield();
+    } finally {
+      this.beating = false;
     }
-    await this.publishMember();
+  }
+
+  /** Steps down when Redis has been out of this leader's reach for a TTL and a follower reaches it. */
+  private async maybeYield(): Promise<void> {
+    const downMs = performance.now() - (this.redisDownSince ?? performance.now());
+    if (downMs < this.config.leaseTtlSeconds * 1000) return;
+    let others: MemberInfo[];
+    try {
+      others = (await listMembers(this.etcd, this.keys)).filter((m) => m.id !== this.id);
+    } catch {
+      return; // etcd trouble is the session's business
+    }
+    const able = others.find((m) => m.state === 'follower' && m.redisReady);
+    if (!able) return;
+    const session = this.session;
+    if (!session || session.ended || this.state !== 'leader') return;
+    this.log.error(
+      { downMs: Math.round(downMs), successor: able.id },
+      'redis unreachable from this leader for a lease TTL while a follower reaches it: stepping down',
+    );
+    session.end(
+      'redis_unreachable',
+      `redis unreachable for ${Math.round(downMs)} ms while ${able.id} reaches it`,
+    );
   }
 
   /** Writes the member record; errors are logged at debug level unless `throwing`. */

@@ -15,6 +15,7 @@ import {
 } from '../definitions/index.js';
 import { publishEvent } from '../control/events.js';
 import { claimQueuePrefix } from '../dispatch/namespace.js';
+import { MAX_DEDUPE_WINDOW_MS } from '../dispatch/producer.js';
 import { createRedis, lastConnectionError } from '../dispatch/redis.js';
 import { redisError } from '../failures.js';
 import { BatonError, formatProblem, StaleTokenError } from '../errors.js';
@@ -588,8 +589,14 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
 
     const begin = await scripts.begin({
       keys,
+      fenceKey: this.keys.fence,
+      startedKey: this.keys.started(data.fireId),
       job: data.job,
       token: fencingToken,
+      revision: canonicalToken(data.revision),
+      // BullMQ counts every move to active (`ats`): 1 only on the first start of this job.
+      firstStart: start === 1 && job.attemptsMade === 0,
+      startedTtlMs: Math.min(retention.ageMs, MAX_DEDUPE_WINDOW_MS),
       fireId: data.fireId,
       overlap,
       lockTtlMs: this.lockMs,
@@ -614,9 +621,16 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
 
     if (begin.kind === 'stale') {
       const stale = new StaleTokenError(
-        `stale run ${data.fireId}: fencing token ${fencingToken} is lower than ${begin.highest}, already seen for job ${data.job}`,
+        `stale run ${data.fireId}: fencing token ${fencingToken} claims a commit at etcd revision ${data.revision ?? '?'}, after the leader with token ${begin.newerToken} took over at revision ${begin.takeoverRevision}: no valid leader committed it`,
       );
-      logger.warn({ highest: begin.highest, code: stale.code }, stale.message);
+      logger.warn(
+        {
+          newerToken: begin.newerToken,
+          takeoverRevision: begin.takeoverRevision,
+          code: stale.code,
+        },
+        stale.message,
+      );
       event({
         status: 'stale',
         reason: 'stale-token',
@@ -633,7 +647,9 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
         { reason: begin.reason, active: begin.active, overlap },
         begin.reason === 'overlap'
           ? `skipped: run ${begin.active} is still active (overlap: forbid)`
-          : `skipped: newer run ${begin.active} replaced it (overlap: replace)`,
+          : begin.reason === 'duplicate'
+            ? `skipped: fire ${data.fireId} already started from an earlier copy of this run`
+            : `skipped: newer run ${begin.active} replaced it (overlap: replace)`,
       );
       event({
         status: 'skipped',

@@ -28,7 +28,7 @@ function run(prefix: string, at: number, keep = { ageSeconds: 3600, count: 1 }):
     backoff: { type: 'fixed', delay: 1000 },
     keep,
   };
-  return { id: order.data.fireId, order, batch: 'b1' };
+  return { id: order.data.fireId, order, batch: 'b1', revision: '1' };
 }
 
 it('publishing an outbox entry again adds nothing, even after retention removed the finished job', async () => {
@@ -62,7 +62,7 @@ it('a publisher that died between claiming and adding does not lose the run', as
     const e = run(prefix, 1_700_000_002_000);
     await redis.set(redisKeys(prefix, prefix).fired(e.id), 'pending', 'PX', 60_000);
     await d.publish([e]);
-    expect((await q.getJob(e.id))?.data).toEqual((e.order as RunOrder).data);
+    expect((await q.getJob(e.id))?.data).toEqual({ ...(e.order as RunOrder).data, revision: '1' });
     expect(await redis.get(redisKeys(prefix, prefix).fired(e.id))).toBe('done');
   } finally {
     await q.close();
@@ -130,13 +130,40 @@ it('skip records are stored and counted once, however often they are published',
       fencingToken: '7',
       leader: 'r1',
     };
-    const entry: OutboxEntry = { id: 'tick@skip-paused-1000-5000', order: record, batch: 'b1' };
+    const entry: OutboxEntry = {
+      id: 'tick@skip-paused-1000-5000',
+      order: record,
+      batch: 'b1',
+      revision: '1',
+    };
     await d.publish([entry]);
     await d.publish([JSON.parse(JSON.stringify(entry)) as OutboxEntry]);
     const k = redisKeys(prefix, prefix).skips('tick');
     expect(await redis.zcard(k.list)).toBe(1);
     expect(await redis.hgetall(k.counts)).toEqual({ paused: '5', total: '5' });
   } finally {
+    await d.close();
+  }
+});
+
+it('a run is due in Redis exactly at its instant, however long the publish took to get there', async () => {
+  const prefix = testNamespace('due');
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const at = Math.ceil(Date.now() / 1000) * 1000 + 30_000;
+    await d.publish([run(prefix, at)]);
+    const job = (await q.getJob(`tick@${at}`))!;
+    // BullMQ makes a delayed job due at timestamp + delay (its score in the delayed set).
+    expect(job.timestamp + job.delay).toBe(at);
+    // A schedule clock one minute ahead (BATON_CLOCK_OFFSET_MS): due a minute earlier in real time.
+    const ahead = () => Date.now() + 60_000;
+    const at2 = Math.ceil(ahead() / 1000) * 1000 + 30_000;
+    await d.publish([run(prefix, at2)], ahead);
+    const job2 = (await q.getJob(`tick@${at2}`))!;
+    expect(Math.abs(job2.timestamp + job2.delay - (at2 - 60_000))).toBeLessThanOrEqual(1);
+  } finally {
+    await q.close();
     await d.close();
   }
 });

@@ -7,6 +7,8 @@ function owned(k: RedisKeys, job: string, fireId: string): string[] {
     k.owner,
     k.events,
     k.abort,
+    k.fence,
+    k.started(fireId),
     ...Object.values(k.run(job)),
     ...Object.values(k.skips(job)),
     k.fired(fireId),
@@ -25,7 +27,6 @@ describe('the Redis key layout', () => {
   it('scopes every key of baton by namespace, under the queue prefix', () => {
     const k = redisKeys('bull', 'prod');
     expect(k.run('tick')).toEqual({
-      token: 'bull:baton:prod:token:tick',
       counts: 'bull:baton:prod:counts:tick',
       active: 'bull:baton:prod:active:tick',
       history: 'bull:baton:prod:history:tick',
@@ -40,6 +41,8 @@ describe('the Redis key layout', () => {
     expect(k.lastForbidRun('tick')).toBe('bull:baton:prod:lastrun:tick');
     expect(k.events).toBe('bull:baton:prod:events');
     expect(k.abort).toBe('bull:baton:prod:abort');
+    expect(k.fence).toBe('bull:baton:prod:fence');
+    expect(k.started('tick@1000')).toBe('bull:baton:prod:started:tick@1000');
     // Shared by prefix: the claim, and BullMQ's own keys.
     expect(k.owner).toBe('bull:baton:namespace');
     expect(k.queueJob('baton', 'tick@1000')).toBe('bull:baton:tick@1000');
