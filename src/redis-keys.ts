@@ -31,7 +31,10 @@ export interface RedisKeys {
    * "Threat model").
    */
   readonly fence: string;
-  /** String with a TTL: set when a fire first starts, so a second copy of it is recognised. */
+  /**
+   * String with a TTL: the creation timestamp of the BullMQ copy of a fire that started it, so a
+   * second copy of the same fire (added again after the first was removed) is recognised.
+   */
   started(fireId: string): string;
   /** The worker's records of one job. */
   run(job: string): RunKeys;
