@@ -3,11 +3,10 @@ import type { Watermark } from '../coordination/ledger.js';
 import { scanPrefix } from '../coordination/scan.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { checkPipeline } from '../dispatch/redis.js';
-import { skipKeys } from '../dispatch/producer.js';
 import { fireId as makeFireId } from '../fire.js';
 import { compileSchedule, type CompiledSchedule } from '../schedule/index.js';
 import { toSkipEntry, type RunRecord, type SkipEntry } from '../worker/history.js';
-import { runKeys } from '../worker/keys.js';
+import { redisKeysOf } from '../redis-keys.js';
 import { etcdCall, type ControlContext } from './context.js';
 
 /**
@@ -234,7 +233,7 @@ export async function auditJobs(
   range: { from: number; to: number; all?: boolean; graceMs?: number },
   now = Date.now(),
 ): Promise<JobAudit[]> {
-  const prefix = ctx.config.queuePrefix;
+  const keys = redisKeysOf(ctx.config);
   const watermarks = await etcdCall(ctx, 'read the watermarks', async () => {
     const res = await scanPrefix(ctx.etcd, ctx.keys.firesPrefix);
     const out = new Map<string, Watermark>();
@@ -251,8 +250,8 @@ export async function auditJobs(
   });
   const out: JobAudit[] = [];
   for (const def of definitions) {
-    const k = runKeys(prefix, def.name);
-    const s = skipKeys(prefix, def.name);
+    const k = keys.run(def.name);
+    const s = keys.skips(def.name);
     const [ids, skipJson] = checkPipeline(
       await redis
         .pipeline()

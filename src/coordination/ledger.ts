@@ -202,6 +202,7 @@ export class Ledger {
           if (!res.succeeded) {
             throw new NotLeaderError(
               `fenced commit refused: ${fence.key} no longer has create revision ${fence.token}`,
+              'fence_refused',
             );
           }
           if (chunk.orders.length > 0) {

@@ -70,9 +70,21 @@ export function createRedis(
     // tag, so multi-key scripts and pipelines stay in one slot); BullMQ takes it as a connection.
     redis = new Cluster(target.nodes, clusterOptions) as unknown as Redis;
   }
-  // ioredis emits 'error' on every failed reconnect; callers observe state through commands.
-  redis.on('error', () => undefined);
+  // ioredis emits 'error' on every failed reconnect; callers observe state through commands,
+  // and lastConnectionError() says why the connection is down (refused AUTH, TLS, refused).
+  redis.on('error', (err: Error) => connectionErrors.set(redis, err));
+  redis.on('ready', () => connectionErrors.delete(redis));
   return redis;
+}
+
+const connectionErrors = new WeakMap<Redis, Error>();
+
+/**
+ * The last error the connection reported since it was last ready (a `WRONGPASS` reply to the
+ * handshake's AUTH, a TLS or socket error), or null. Connections made by {@link createRedis}.
+ */
+export function lastConnectionError(redis: Redis): Error | null {
+  return connectionErrors.get(redis) ?? null;
 }
 
 /** The values of an executed pipeline; throws its first error, or when it was discarded. */

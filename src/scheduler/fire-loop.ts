@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Etcd3, Watcher } from 'etcd3';
 import type { JobDefinition } from '../definitions/types.js';
-import { NotLeaderError } from '../errors.js';
+import { NotLeaderError, SessionEnd } from '../errors.js';
 import {
   fireId,
   manualFireId,
@@ -282,7 +282,8 @@ export class FireLoop {
   private async watchIntents(pausedRevision: string, triggerRevision: string): Promise<void> {
     const { etcd, keys } = this.deps;
     const next = (rev: string) => (BigInt(rev) + 1n).toString();
-    const failed = (err: Error) => this.deps.session.end(`intent watch failed: ${err.message}`);
+    const failed = (err: Error) =>
+      this.deps.session.end('watch_failed', `intent watch failed: ${err.message}`);
     const paused = await openWatch(
       etcd.watch().prefix(keys.pausedPrefix).startRevision(next(pausedRevision)),
       (w) => {
@@ -652,11 +653,16 @@ export class FireLoop {
   private async commitAndPublish(decisions: JobDecision[]): Promise<void> {
     if (decisions.length === 0) return;
     this.deps.session.assertValid();
-    if (this.abort.signal.aborted) throw new NotLeaderError(String(this.abort.signal.reason));
+    if (this.abort.signal.aborted) {
+      throw new NotLeaderError(
+        String(this.abort.signal.reason),
+        SessionEnd.of(this.abort.signal.reason),
+      );
+    }
     try {
       await this.ledger.commit(this.fence, decisions, (committed) => this.committed(committed));
     } catch (err) {
-      if (err instanceof NotLeaderError) this.deps.session.end(err.message);
+      if (err instanceof NotLeaderError) this.deps.session.end(err.ending);
       throw err;
     }
   }

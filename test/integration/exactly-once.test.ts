@@ -19,6 +19,7 @@ import {
   batonEnv,
   control,
   jobsFolder,
+  stackKeys,
   startReplica,
   waitForLeader,
   type ReplicaProcess,
@@ -166,7 +167,7 @@ async function expectEachCommittedFireExecutedOnce(
 async function staleCount(opts: StackOptions): Promise<number> {
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    const h = await readHistory(redis, opts.namespace, 'tick', { limit: 1 });
+    const h = await readHistory(redis, stackKeys(opts), 'tick', { limit: 1 });
     return h.counts.stale ?? 0;
   } finally {
     redis.disconnect();
@@ -349,10 +350,10 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     // Forget one run's record: the audit must notice, and fail.
     const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
     try {
-      const history = `${opts.namespace}:baton:history:tick`;
+      const { history, records } = stackKeys(opts).run('tick');
       const id = `${ran[0]!.fireId}#1`;
       await redis.zrem(history, id);
-      await redis.hdel(`${history}:records`, id);
+      await redis.hdel(records, id);
     } finally {
       redis.disconnect();
     }

@@ -29,6 +29,7 @@ import {
   type StackOptions,
 } from '../helpers/replicas.js';
 import { waitFor } from '../helpers/wait.js';
+import { redisKeys } from '../../src/redis-keys.js';
 
 const processes: (ReplicaProcess | ManagedProcess)[] = [];
 const servers: RedisServer[] = [];
@@ -80,7 +81,9 @@ retention: { age: 1h, count: 1000 }
   const queue = new Queue('baton', { connection: redis, prefix: namespace });
   queue.on('error', () => undefined);
   const completed = async () =>
-    (await readHistory(redis, namespace, 'tick', { limit: 1000 })).entries.filter(
+    (
+      await readHistory(redis, redisKeys(namespace, namespace), 'tick', { limit: 1000 })
+    ).entries.filter(
       (e): e is { kind: 'run' } & RunRecord => e.kind === 'run' && e.status === 'completed',
     );
   try {
