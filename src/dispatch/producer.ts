@@ -176,8 +176,12 @@ export class Dispatcher {
       };
       const ao = get('appendonly');
       return { appendonly: ao === null ? null : ao === 'yes', appendfsync: get('appendfsync') };
-    } catch {
-      return { appendonly: null, appendfsync: null };
+    } catch (err) {
+      // Refused (ACL, a managed Redis without CONFIG): unknown. Unreachable: ask again later.
+      if (/NOPERM|unknown command|not allowed|ERR /i.test((err as Error)?.message ?? '')) {
+        return { appendonly: null, appendfsync: null };
+      }
+      throw err;
     }
   }
 

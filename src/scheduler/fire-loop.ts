@@ -142,6 +142,8 @@ export class FireLoop {
    * (monotonic ms) their last order was published, and the Redis run id read before it was.
    */
   private readonly undurable: { batch: string; publishedAt: number; runId: string }[] = [];
+  /** The Redis run id the parts of a batch published so far went to (`restarted` if several). */
+  private readonly batchRunId = new Map<string, string>();
   /** How long Redis may hold an acknowledged write before it is on disk (from its config). */
   private durableMs = DEFAULT_DURABLE_MS;
   /** The etcd revision this leader took over at (its outbox read); recorded in Redis first. */
@@ -715,12 +717,16 @@ export class FireLoop {
   private published(entries: OutboxEntry[], runId: string): void {
     const publishedAt = performance.now();
     for (const e of entries) {
+      // A batch published in parts is durable only if Redis did not restart between the parts.
+      const seen = this.batchRunId.get(e.batch);
+      this.batchRunId.set(e.batch, seen === undefined || seen === runId ? runId : 'restarted');
       const left = (this.unpublished.get(e.batch) ?? 1) - 1;
       if (left > 0) {
         this.unpublished.set(e.batch, left);
       } else {
         this.unpublished.delete(e.batch);
-        this.undurable.push({ batch: e.batch, publishedAt, runId });
+        this.undurable.push({ batch: e.batch, publishedAt, runId: this.batchRunId.get(e.batch)! });
+        this.batchRunId.delete(e.batch);
       }
     }
   }
