@@ -38,7 +38,7 @@ it('a replica started while etcd is down stays up as unknown, says so once, and 
     description: 'replica answering, unknown',
   });
   // It retries with backoff (each attempt logged at debug) and stays up, not ready.
-  await waitFor(() => (replica!.log(500).match(/etcd session attempt failed/g) ?? []).length >= 3, {
+  await waitFor(() => (replica!.log(500).match(/etcd call failed/g) ?? []).length >= 3, {
     timeoutMs: 30_000,
     description: 'three failed attempts',
   });
