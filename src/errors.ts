@@ -1,3 +1,5 @@
+import { excerpt } from './text.js';
+
 /**
  * One base error with a stable machine-readable `code` and a `retryable` flag. The CLI maps
  * these to one line and an exit code; nothing prints a stack to the user.
@@ -63,6 +65,20 @@ export class UnavailableError extends BatonError {
   }
 }
 
+/** etcd or Redis answered but refused the credentials (wrong or missing password, user). */
+export class AuthError extends BatonError {
+  constructor(service: 'etcd' | 'redis', message: string, cause?: unknown) {
+    super(`${service.toUpperCase()}_AUTH`, message, { retryable: false, cause });
+  }
+}
+
+/** The address answered, but not as etcd or Redis (an HTTP port, another protocol). */
+export class WrongServiceError extends BatonError {
+  constructor(service: 'etcd' | 'redis', message: string, cause?: unknown) {
+    super(`NOT_${service.toUpperCase()}`, message, { retryable: false, cause });
+  }
+}
+
 /** Wrong usage or input from an operator (unknown job, bad flag value). */
 export class UsageError extends BatonError {
   constructor(message: string) {
@@ -73,6 +89,6 @@ export class UsageError extends BatonError {
 /** A job name does not exist in the loaded definitions. */
 export class UnknownJobError extends BatonError {
   constructor(name: string) {
-    super('UNKNOWN_JOB', `unknown job "${name}"`);
+    super('UNKNOWN_JOB', `unknown job ${excerpt(name, 63)}`);
   }
 }

@@ -26,6 +26,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--namespace <ns>', 'etcd key namespace'))
     .addOption(new Option('--jobs <dir>', 'folder of job definitions'))
     .addOption(new Option('--queue-prefix <prefix>', 'BullMQ key prefix'))
+    .addOption(
+      new Option('--timeout <seconds>', 'how long a command waits for etcd or Redis (default 5)'),
+    )
     .addHelpText('after', `\n${ENVIRONMENT_HELP}\n`)
     .showHelpAfterError()
     .exitOverride();

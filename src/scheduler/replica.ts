@@ -112,7 +112,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   async start(): Promise<void> {
     this.log.info(
       {
-        etcd: this.config.etcdEndpoints,
+        etcd: this.config.etcdEndpoints.map(redactUrl),
         redis: redactUrl(this.config.redisUrl),
         namespace: this.config.namespace,
         jobs: this.config.jobsDir,
@@ -242,7 +242,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       if (this.etcdDownSince === null) {
         this.etcdDownSince = Date.now();
         this.log.error(
-          { etcd: this.config.etcdEndpoints, err: message },
+          { etcd: this.config.etcdEndpoints.map(redactUrl), err: message },
           'etcd unreachable; state unknown, retrying with backoff',
         );
       }

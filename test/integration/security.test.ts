@@ -157,7 +157,7 @@ describe('etcd over mutual TLS', () => {
 });
 
 describe('etcd with authentication', () => {
-  it('a replica with user and password leads; a wrong password gets one line; the password is never logged', async () => {
+  it('a replica with user and password leads; a wrong password gets one line, exit 4; the password is never logged', async () => {
     const etcd = await startEtcdNode();
     servers.push(etcd);
     const endpoint = etcd.endpoints[0]!;
@@ -185,9 +185,11 @@ describe('etcd with authentication', () => {
       { ...auth, BATON_ETCD_PASSWORD: 'wrong' },
       { ...auth, BATON_ETCD_USERNAME: '', BATON_ETCD_PASSWORD: '' },
     ]) {
+      // Refused credentials are named as such, with their own exit code (issue 9).
       const r = await baton(['status'], env);
-      expect(r.code).toBe(3);
+      expect(r.code, r.stderr).toBe(4);
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(/^baton: etcd at http:\/\/127\.0\.0\.1:\d+ refused the credentials/);
       expect(r.stderr).not.toMatch(NO_STACK);
       expect(r.stderr).not.toContain(PASSWORD);
     }
