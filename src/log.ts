@@ -45,6 +45,28 @@ const SECRET_PARAM = /pass|pwd|secret|token|key|auth|cred|sig|user/i;
  */
 export function redactUrl(url: string): string {
   if (url.includes(',')) return url.split(',').map(redactUrl).join(',');
+  // Whatever the parse below makes of it, no `//userinfo@` survives (`http://redis://:X@h`).
+  return redactUserInfo(redactParsed(url));
+}
+
+/**
+ * Any text about to be printed (an error line): the user info of every URL in it and the values
+ * of secret-looking query parameters are replaced by `redacted`.
+ */
+export function redactText(text: string): string {
+  return redactUserInfo(text).replace(
+    /([?&;][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred|sig|user)[^=&#\s]*=)[^&#\s]*/gi,
+    '$1redacted',
+  );
+}
+
+function redactUserInfo(text: string): string {
+  return text.replace(/\/\/([^/?#@\s]*)@/g, (match, info: string) =>
+    info === 'redacted' || /^[^:]*:redacted$/.test(info) ? match : '//redacted@',
+  );
+}
+
+function redactParsed(url: string): string {
   try {
     const u = new URL(url);
     let changed = false;

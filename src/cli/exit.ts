@@ -5,6 +5,7 @@ import {
   UsageError,
   WrongServiceError,
 } from '../errors.js';
+import { redactText } from '../log.js';
 import { capText } from '../text.js';
 
 /** Exit codes of the `baton` binary (documented in the README). */
@@ -40,7 +41,9 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
     return EXIT.failure;
   }
   const line = (message: string): void => {
-    stderr.write(`baton: ${capText(message.split('\n')[0] ?? '', 1000)}\n`);
+    // Whatever a message quotes (an argument, a cause from a client library), no URL credential
+    // is printed.
+    stderr.write(`baton: ${capText(redactText(message.split('\n')[0] ?? ''), 1000)}\n`);
   };
   if (err instanceof UsageError || (err instanceof BatonError && err.code === 'UNKNOWN_JOB')) {
     line(err.message);

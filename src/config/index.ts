@@ -138,6 +138,12 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
         `--etcd endpoint ${redactUrl(e)} carries credentials: set BATON_ETCD_USERNAME and BATON_ETCD_PASSWORD instead`,
       );
     }
+    // scheme://host:port and nothing else (a path, query or fragment is not used by etcd3).
+    if (!/^https?:\/\/[^\s/?#@]+\/?$/i.test(e)) {
+      throw new UsageError(
+        `--etcd endpoint ${excerpt(redactUrl(e))} is not an address like http://host:2379`,
+      );
+    }
   }
 
   const redisUrl = pick('--redis', options.redis, env.BATON_REDIS) ?? 'redis://127.0.0.1:6379';
