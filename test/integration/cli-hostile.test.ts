@@ -117,6 +117,27 @@ describe('servers that refuse: the cause, with its own exit code', () => {
   });
 });
 
+describe('baton validate on hostile files', () => {
+  it('an alias copy, a complex key and deep nesting: exit 1, one file:line:col line each, no warning', async () => {
+    const dir = await jobsFolder({
+      'alias.yaml': "jobs:\n  - &j {name: a, schedule: '* * * * *'}\n  - *j\n",
+      'complex.yaml': "name: b\nschedule: '@daily'\n? [a, b]\n: x\n",
+      'deep.yaml': `name: c\nschedule: '@daily'\npayload: ${'['.repeat(5000)}${']'.repeat(5000)}\n`,
+      'empty.yaml': 'jobs: []\n',
+    });
+    const r = await baton(['validate', dir]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(l).toMatch(/^\S+\.yaml:\d+:\d+: /);
+    expect(r.stderr).toMatch(/alias\.yaml:3:5: duplicate job name "a"/);
+    expect(r.stderr).toMatch(/complex\.yaml:3:3: a key must be a plain value/);
+    expect(r.stderr).toMatch(/deep\.yaml:3:\d+: nested too deep/);
+    expect(r.stderr).toMatch(/empty\.yaml:1:1: jobs is an empty list/);
+    expect(r.stderr).not.toMatch(/Warning|call stack/);
+  });
+});
+
 describe('no secret in any output', () => {
   it('CLI errors redact every credential form of the Redis URL and etcd endpoints', async () => {
     for (const url of [

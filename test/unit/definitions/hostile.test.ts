@@ -2,11 +2,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadDefinitions, parseDefinitionsFile } from '../../../src/definitions/index.js';
+import {
+  loadDefinitions,
+  parseDefinitionsFile,
+  type FileResult,
+  type JobDefinition,
+} from '../../../src/definitions/index.js';
+import { assemble } from '../../../src/definitions/load.js';
 import { checkJson } from '../../../src/definitions/json.js';
 import {
   MAX_FILE_BYTES,
   MAX_JOBS_PER_FILE,
+  MAX_JOBS_PER_FOLDER,
   MAX_MESSAGE_LENGTH,
   MAX_PAYLOAD_BYTES,
   MAX_PAYLOAD_DEPTH,
@@ -159,6 +166,23 @@ describe('limits', () => {
     const loaded = await loadDefinitions(await folder({ 'big.yaml': big }));
     expect(loaded.problems.map(formatProblem)).toEqual([
       expect.stringMatching(/big\.yaml:1:1: file too large: 1048620 bytes/),
+    ]);
+  });
+
+  it('refuses the files that take the folder past 100,000 jobs, each with one problem', () => {
+    const fake = (file: string, n: number): FileResult => ({
+      file,
+      jobs: Array.from({ length: n }, (_, i) => ({ name: `${file}-${i}` }) as JobDefinition),
+      problems: [],
+      names: [],
+    });
+    const files = new Map(
+      [fake('a.yaml', 60_000), fake('b.yaml', 40_000), fake('c.yaml', 1)].map((f) => [f.file, f]),
+    );
+    const { result } = assemble(files, new Map());
+    expect(result.jobs).toHaveLength(MAX_JOBS_PER_FOLDER);
+    expect(result.problems.map(formatProblem)).toEqual([
+      `c.yaml:1:1: too many jobs in the folder: this file's 1 job(s) would make more than ${MAX_JOBS_PER_FOLDER} (its jobs are left out)`,
     ]);
   });
 
