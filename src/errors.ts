@@ -1,3 +1,5 @@
+import { excerpt } from './text.js';
+
 /**
  * One base error with a stable machine-readable `code` and a `retryable` flag. The CLI maps
  * these to one line and an exit code; nothing prints a stack to the user.
@@ -171,6 +173,13 @@ export class UsageError extends BatonError {
 /** A job name does not exist in the loaded definitions. */
 export class UnknownJobError extends BatonError {
   constructor(name: string) {
-    super('UNKNOWN_JOB', `unknown job "${name}"`);
+    super('UNKNOWN_JOB', `unknown job ${excerpt(name, 63)}`);
+  }
+}
+
+/** The address answered, but not as etcd or Redis (an HTTP port, another protocol). */
+export class WrongServiceError extends BatonError {
+  constructor(service: 'etcd' | 'redis', message: string, cause?: unknown) {
+    super(`NOT_${service.toUpperCase()}`, message, { retryable: false, cause });
   }
 }

@@ -9,7 +9,13 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import { ReplyError } from 'ioredis';
-import { AuthError, BatonError, InvalidRequestError, UnavailableError } from './errors.js';
+import {
+  AuthError,
+  BatonError,
+  InvalidRequestError,
+  UnavailableError,
+  WrongServiceError,
+} from './errors.js';
 import { redactUrl } from './log.js';
 
 /**
@@ -132,9 +138,16 @@ function grpcDetail(err: unknown): string {
  */
 export function etcdError(err: unknown, what: string, endpoints: readonly string[]): unknown {
   if (err instanceof BatonError) return err;
+  const at = endpoints.map(redactUrl).join(',');
+  if (/Protocol error/i.test((err as Error)?.message ?? '')) {
+    return new WrongServiceError(
+      'etcd',
+      `the server at ${at} does not speak etcd's gRPC protocol (is it an HTTP or other port?)`,
+      err,
+    );
+  }
   const failure = etcdFailure(err);
   if (!failure) return err;
-  const at = endpoints.join(',');
   const detail = grpcDetail(err);
   switch (failure.cause) {
     case 'auth':
@@ -168,9 +181,19 @@ export function redisError(
   connectionError?: Error | null,
 ): unknown {
   if (err instanceof BatonError) return err;
+  const at = redactUrl(redisUrl);
+  const wrong = [err, connectionError].find((e) =>
+    /Unknown RESP type|Protocol error/i.test((e as Error | null)?.message ?? ''),
+  );
+  if (wrong) {
+    return new WrongServiceError(
+      'redis',
+      `the server at ${at} does not speak the Redis protocol (is it an HTTP or other port?)`,
+      err,
+    );
+  }
   const failure = redisFailure(err, connectionError);
   if (!failure) return err;
-  const at = redactUrl(redisUrl);
   if (failure.cause === 'auth') {
     const reply = failure.reply!.message.split('\n')[0];
     return failure.reason === 'permission'

@@ -32,13 +32,66 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-/** Removes the password (and user) from a URL before it is logged or printed. */
+/** Query parameters that carry credentials (ioredis reads `password` and `username`). */
+const SECRET_PARAM = /pass|pwd|secret|token|key|auth|cred|sig|user/i;
+
+/**
+ * A URL safe to print: every credential form a URL can carry is replaced by `redacted` — the
+ * password of the user info (`redis://user:X@host`), a lone user info (`redis://X@host`, which
+ * may be a password), query parameters naming a password, user, token, key, secret or auth
+ * (`?password=X`, which ioredis honours), and the fragment. Text that does not parse as a URL
+ * has everything between `//` and `@` and every `name=value` value of a secret-looking name
+ * replaced. Lists of URLs (`a,b`) are redacted one by one.
+ */
 export function redactUrl(url: string): string {
+  if (url.includes(',')) return url.split(',').map(redactUrl).join(',');
+  // Whatever the parse below makes of it, no `//userinfo@` survives (`http://redis://:X@h`).
+  return redactUserInfo(redactParsed(url));
+}
+
+/**
+ * Any text about to be printed (an error line): the user info of every URL in it and the values
+ * of secret-looking query parameters are replaced by `redacted`.
+ */
+export function redactText(text: string): string {
+  return redactUserInfo(text).replace(
+    /([?&;][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred|sig|user)[^=&#\s]*=)[^&#\s]*/gi,
+    '$1redacted',
+  );
+}
+
+function redactUserInfo(text: string): string {
+  return text.replace(/\/\/([^/?#@\s]*)@/g, (match, info: string) =>
+    info === 'redacted' || /^[^:]*:redacted$/.test(info) ? match : '//redacted@',
+  );
+}
+
+function redactParsed(url: string): string {
   try {
     const u = new URL(url);
+    let changed = false;
     if (u.password) u.password = 'redacted';
-    return u.toString();
+    else if (u.username) u.username = 'redacted';
+    changed = u.password !== '' || u.username !== '';
+    for (const name of [...u.searchParams.keys()]) {
+      if (SECRET_PARAM.test(name)) {
+        u.searchParams.set(name, 'redacted');
+        changed = true;
+      }
+    }
+    if (u.hash) {
+      u.hash = 'redacted';
+      changed = true;
+    }
+    // Unchanged text stays as written (no trailing slash added by URL).
+    return changed ? u.toString() : url;
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//[redacted]@');
+    return url
+      .replace(/\/\/[^@/]*@/, '//redacted@')
+      .replace(
+        /([?&;][^=&#]*(?:pass|pwd|secret|token|key|auth|cred|sig|user)[^=&#]*=)[^&#]*/gi,
+        '$1redacted',
+      )
+      .replace(/#.*$/, '#redacted');
   }
 }

@@ -5,7 +5,7 @@ import type { ControlContext } from '../control/context.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/intents.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { getStatus } from '../control/status.js';
-import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
+import { NAME_PATTERN, NAME_RULE, checkJson, jsonProblemMessage } from '../definitions/index.js';
 import { UnknownJobError } from '../errors.js';
 import { manualFireId } from '../fire.js';
 import type { Replica } from '../scheduler/replica.js';
@@ -45,8 +45,15 @@ const PauseBody = z.strictObject({
   reason: z.string('reason must be a string').max(500, 'reason: at most 500 characters').nullish(),
 });
 const TriggerBody = z.strictObject({
-  /** Any JSON value; replaces the definition's payload for this run. */
-  payload: z.unknown().optional(),
+  /** Any JSON value within the payload limits; replaces the definition's payload for this run. */
+  payload: z
+    .unknown()
+    .superRefine((value, ctx) => {
+      const problem = checkJson(value);
+      if (problem !== null)
+        ctx.addIssue({ code: 'custom', message: jsonProblemMessage('payload', problem) });
+    })
+    .optional(),
 });
 
 /** Parses `value` or throws a 400 `BAD_REQUEST` naming every problem. */

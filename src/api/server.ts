@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { redisKeysOf } from '../redis-keys.js';
 import type { Replica } from '../scheduler/replica.js';
 import { BearerAuth } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.js';
 import { Metrics } from './metrics.js';
 import { registerRoutes } from './routes.js';
 import { registerEvents } from './sse.js';
@@ -41,30 +41,46 @@ export interface Api {
 }
 
 /**
- * The HTTP surface of a scheduler replica (docs/api.md): liveness and readiness, Prometheus
- * metrics, the read API, bearer-guarded mutations, the live event stream and the dashboard.
+ * The fastify instance of the API with its options, body parsing and error handling, and no
+ * route: every answer, the framework's own errors included, is `{ error: { code, message } }`
+ * on failure and carries `X-Content-Type-Options: nosniff`.
  */
-export async function startApi(options: ApiOptions): Promise<Api> {
-  const { replica, config, redis, etcd } = options;
-  const log = options.logger.child({ component: 'api' });
+export function createHttpApp(log: Logger): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // No line per request (a scraped /metrics and polling dashboards would drown the log).
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
+    // Errors raised before a route runs answer in the one error shape too (docs/api.md).
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   // An empty JSON body counts as no body (a POST /resume from fetch with a JSON content type);
   // anything else goes through fastify's parser (prototype-poisoning safe).
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // Only JSON bodies are read: any other type is 415 UNSUPPORTED_MEDIA_TYPE (fastify would read
+  // text/plain as a string and answer 400).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
     const body = typeof text === 'string' ? text : text.toString('utf8');
     if (body.trim() === '') return done(null, undefined);
     json(request, body, done);
   });
   installErrorHandling(app);
+  return app;
+}
+
+/**
+ * The HTTP surface of a scheduler replica (docs/api.md): liveness and readiness, Prometheus
+ * metrics, the read API, bearer-guarded mutations, the live event stream and the dashboard.
+ */
+export async function startApi(options: ApiOptions): Promise<Api> {
+  const { replica, config, redis, etcd } = options;
+  const log = options.logger.child({ component: 'api' });
+  const app = createHttpApp(log);
 
   const ctx: ControlContext = {
     config,

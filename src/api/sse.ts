@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterWatch } from '../control/cluster.js';
 import type { BatonEvent, EventBus } from '../control/events.js';
+import { COMMON_HEADERS } from './errors.js';
 
 export interface EventsRouteOptions {
   bus: EventBus;
@@ -37,15 +38,22 @@ export function registerEvents(app: FastifyInstance, options: EventsRouteOptions
     open.clear();
   });
 
+  const headers = {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    'X-Accel-Buffering': 'no',
+    ...COMMON_HEADERS,
+  };
+
   app.get('/api/v1/events', (request, reply) => {
+    // HEAD: the headers of the stream and no body (the stream would never end).
+    if (request.method === 'HEAD') {
+      void reply.code(200).headers(headers).send();
+      return;
+    }
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
+    res.writeHead(200, { ...headers, Connection: 'keep-alive' });
     open.add(res);
     const sub = options.bus.subscribe(options.queueLimit ?? 1000);
     let closed = false;

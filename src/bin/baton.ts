@@ -21,3 +21,6 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
+// Every command has returned: a client still closing (an etcd channel to a silent server, a
+// Redis socket) must not keep the process alive. The timer does not hold the process itself.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -4,7 +4,10 @@ import {
   InvalidDefinitionError,
   PrefixTakenError,
   UsageError,
+  WrongServiceError,
 } from '../errors.js';
+import { redactText } from '../log.js';
+import { capText } from '../text.js';
 
 /** Exit codes of the `baton` binary (documented in the README, "Exit codes"). */
 export const EXIT = {
@@ -13,12 +16,14 @@ export const EXIT = {
   failure: 1,
   /** Wrong flags or arguments, unknown job. */
   usage: 2,
-  /** etcd or Redis could not be reached. */
+  /** etcd or Redis could not be reached, or did not answer within the deadline (--timeout). */
   unavailable: 3,
   /** etcd or Redis refused the credentials (authentication) or the rights (permission). */
   auth: 4,
   /** The queue prefix belongs to another namespace (`<prefix>:baton:namespace` in Redis). */
   prefixTaken: 5,
+  /** The address answered, but is not etcd or Redis (e.g. an HTTP port). */
+  wrongService: 6,
   /** A bug: an error baton did not expect. */
   internal: 70,
 } as const;
@@ -38,28 +43,40 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
     stderr.write(`${err.message}\n`);
     return EXIT.failure;
   }
+  const line = (message: string): void => {
+    // Whatever a message quotes (an argument, a cause from a client library), no URL credential
+    // is printed.
+    stderr.write(`baton: ${capText(redactText(message.split('\n')[0] ?? ''), 1000)}\n`);
+  };
   if (err instanceof UsageError || (err instanceof BatonError && err.code === 'UNKNOWN_JOB')) {
-    stderr.write(`baton: ${err.message}\n`);
+    line(err.message);
     return EXIT.usage;
   }
   if (err instanceof AuthError) {
-    stderr.write(`baton: ${err.message}\n`);
+    line(err.message);
     return EXIT.auth;
   }
   if (err instanceof PrefixTakenError) {
-    stderr.write(`baton: ${err.message}\n`);
+    line(err.message);
     return EXIT.prefixTaken;
   }
+  if (err instanceof WrongServiceError) {
+    line(err.message);
+    return EXIT.wrongService;
+  }
   if (err instanceof BatonError) {
-    stderr.write(`baton: ${err.message}\n`);
+    line(err.message);
     return err.retryable ? EXIT.unavailable : EXIT.failure;
   }
   const code = (err as { code?: string } | null)?.code;
   if (typeof code === 'string' && code.startsWith('commander.')) {
-    return (err as { exitCode?: number }).exitCode ?? EXIT.usage;
+    // commander printed its message already. Help and --version end with 0; every other
+    // commander error (unknown option, missing argument or value) is a usage error: 2.
+    const exitCode = (err as { exitCode?: number }).exitCode;
+    return exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  stderr.write(
-    `baton: internal error: ${(err as Error)?.message ?? String(err)} (set BATON_DEBUG=1 for the stack)\n`,
+  line(
+    `internal error: ${(err as Error)?.message ?? String(err)} (set BATON_DEBUG=1 for the stack)`,
   );
   return EXIT.internal;
 }

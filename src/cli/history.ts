@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
 import { UsageError } from '../errors.js';
 import { redisKeysOf } from '../redis-keys.js';
+import { excerpt } from '../text.js';
 import { readHistory, type HistoryEntry, type JobHistory } from '../worker/index.js';
 import { configOf, paint, printJson, printTable, withRedis } from './output.js';
 
@@ -65,10 +66,12 @@ export function registerHistory(program: Command): void {
     .option('--limit <n>', 'most entries shown, newest first', '20')
     .option('--json', 'print { job, entries, counts, skipCounts } as JSON')
     .action(async (job: string, opts: { limit: string; json?: boolean }, cmd: Command) => {
-      if (!NAME_PATTERN.test(job)) throw new UsageError(`job name "${job}": ${NAME_RULE}`);
+      if (!NAME_PATTERN.test(job)) throw new UsageError(`job name ${excerpt(job)}: ${NAME_RULE}`);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-        throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${opts.limit}"`);
+        throw new UsageError(
+          `--limit must be a whole number from 1 to 10000, got ${excerpt(opts.limit)}`,
+        );
       }
       const config = configOf(cmd);
       const history: JobHistory = await withRedis(config, 'read the history', (redis) =>

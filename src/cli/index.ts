@@ -15,6 +15,8 @@ import { registerTelephonySink } from './telephony-sink.js';
 import { registerTrigger } from './trigger.js';
 import { registerValidate } from './validate.js';
 import { registerWorker } from './worker.js';
+import { redactText } from '../log.js';
+import { capText } from '../text.js';
 import { reportError } from './exit.js';
 
 /** Builds the `baton` program with every subcommand. */
@@ -27,7 +29,15 @@ export function buildProgram(): Command {
     .addOption(new Option('--namespace <ns>', 'etcd key namespace'))
     .addOption(new Option('--jobs <dir>', 'folder of job definitions'))
     .addOption(new Option('--queue-prefix <prefix>', 'BullMQ key prefix'))
+    .addOption(
+      new Option('--timeout <seconds>', 'how long a command waits for etcd or Redis (default 5)'),
+    )
     .addHelpText('after', `\n${ENVIRONMENT_HELP}\n`)
+    // commander echoes what it could not parse (`unknown option '<arg>'`): at most a short,
+    // printable excerpt of it. Subcommands inherit this.
+    .configureOutput({
+      outputError: (text, write) => write(`${capText(redactText(text.trimEnd()), 500)}\n`),
+    })
     .showHelpAfterError()
     .exitOverride();
   registerScheduler(program);

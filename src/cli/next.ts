@@ -3,18 +3,36 @@ import { DateTime } from 'luxon';
 import { UnknownJobError, UsageError } from '../errors.js';
 import { loadDefinitions } from '../definitions/index.js';
 import { compileSchedule, formatInstant, nextFires } from '../schedule/index.js';
+import { excerpt } from '../text.js';
 import { ExitError, EXIT } from './exit.js';
 import { formatProblem } from '../errors.js';
 
-/** Parses `--from`: ISO 8601 with an offset or Z; a bare local time is read in the job's zone. */
+/** The last instant `--from` may name: fires are searched up to the end of year 9999. */
+const LAST_FROM = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * Parses `--from`: ISO 8601 with an offset or Z; a bare local time is read in the job's zone.
+ * The offset must be a real one (at most ±18:00, minutes 00-59); the instant must lie in years
+ * 1970-9999.
+ */
 export function parseFrom(text: string, zone: string): number {
-  const dt = DateTime.fromISO(text, { zone, setZone: true });
-  if (!dt.isValid) {
-    throw new UsageError(
-      `--from "${text}" is not an ISO 8601 time (e.g. 2024-03-10T01:00:00-05:00)`,
-    );
+  const bad = (why: string): never => {
+    throw new UsageError(`--from ${excerpt(text)} ${why} (e.g. 2024-03-10T01:00:00-05:00)`);
+  };
+  if (text.length > 64) bad('is not an ISO 8601 time');
+  const offset = /([+-])(\d{2}):?(\d{2})$/.exec(text);
+  if (offset && /T/i.test(text)) {
+    const hours = Number(offset[2]);
+    const minutes = Number(offset[3]);
+    if (minutes > 59 || hours * 60 + minutes > 18 * 60) {
+      bad('has an offset beyond ±18:00 (no zone is that far from UTC)');
+    }
   }
-  return dt.toMillis();
+  const dt = DateTime.fromISO(text, { zone, setZone: true });
+  if (!dt.isValid) bad('is not an ISO 8601 time');
+  const ms = dt.toMillis();
+  if (ms < 0 || ms >= LAST_FROM) bad('is outside the years 1970 to 9999');
+  return ms;
 }
 
 export function registerNext(program: Command): void {
@@ -36,7 +54,7 @@ export function registerNext(program: Command): void {
         const count = Number(opts.count);
         if (!Number.isInteger(count) || count < 1 || count > 10_000) {
           throw new UsageError(
-            `--count must be a whole number from 1 to 10000, got "${opts.count}"`,
+            `--count must be a whole number from 1 to 10000, got ${excerpt(opts.count)}`,
           );
         }
         const result = await loadDefinitions(folder);
@@ -51,7 +69,12 @@ export function registerNext(program: Command): void {
         );
         if (opts.json) process.stdout.write(`${JSON.stringify(fires)}\n`);
         else process.stdout.write(fires.map((f) => `${f}\n`).join(''));
-        if (fires.length === 0) throw new ExitError(EXIT.failure);
+        if (fires.length === 0) {
+          process.stderr.write(
+            `baton: ${name} has no fire after ${formatInstant(from, job.timezone)} (fires are computed up to the end of year 9999)\n`,
+          );
+          throw new ExitError(EXIT.failure);
+        }
       },
     );
 }

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isHashTagged, parseRedisUrl } from './redis-url.js';
+import { redactUrl } from '../log.js';
+import { excerpt } from '../text.js';
 
 /**
  * Options common to every command, as given on the command line. Each falls back to its
@@ -26,6 +28,8 @@ export interface BatonOptions {
   queuePrefix?: string;
   /** How early (ms) the leader decides and publishes a fire as a delayed job. Env `BATON_LOOKAHEAD`. @defaultValue 250 */
   lookahead?: string | number;
+  /** Seconds an operator command waits for etcd or Redis to answer. Env `BATON_TIMEOUT`. @defaultValue 5 */
+  timeout?: string | number;
 }
 
 /** TLS and auth for etcd, from the environment only (secrets never on the command line). */
@@ -68,20 +72,33 @@ export interface ResolvedConfig {
   clockOffsetMs: number;
   /** `BATON_API_TOKEN`: required for mutating HTTP calls; mutations are disabled without it. */
   apiToken: string | null;
+  /** `--timeout` / `BATON_TIMEOUT` (seconds): deadline of an operator command's etcd and Redis calls. @defaultValue 5000 */
+  timeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
 
-function pick(flag: string | number | undefined, env: string | undefined): string | undefined {
-  if (flag !== undefined && flag !== '') return String(flag);
+/**
+ * A flag's value, else its environment variable's (an empty variable counts as unset), else
+ * undefined. A flag given empty (`--etcd ''`) is a usage error, not a silent fall-back.
+ */
+function pick(
+  name: string,
+  flag: string | number | undefined,
+  env: string | undefined,
+): string | undefined {
+  if (flag !== undefined) {
+    if (String(flag).trim() === '') throw new UsageError(`${name} is empty: give it a value`);
+    return String(flag);
+  }
   if (env !== undefined && env !== '') return env;
   return undefined;
 }
 
 function integer(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim())) {
+  if (!/^\d{1,9}$/.test(value.trim())) {
     throw new UsageError(
-      `${name} must be a whole number between ${min} and ${max}, got "${value}"`,
+      `${name} must be a whole number between ${min} and ${max}, got ${excerpt(value)}`,
     );
   }
   const n = Number(value);
@@ -123,26 +140,42 @@ const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Resolves flags and environment into a full configuration, or throws one {@link UsageError}. */
 export function resolveConfig(options: BatonOptions = {}, env: Env = process.env): ResolvedConfig {
-  const endpoints = (pick(options.etcd, env.BATON_ETCD) ?? 'http://127.0.0.1:2379')
+  const endpoints = (pick('--etcd', options.etcd, env.BATON_ETCD) ?? 'http://127.0.0.1:2379')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((s) => (/^https?:\/\//.test(s) ? s : `http://${s}`));
   if (endpoints.length === 0) throw new UsageError('--etcd needs at least one endpoint');
+  for (const e of endpoints) {
+    // etcd3 does not read credentials from an endpoint (it fails on them), and they would show
+    // wherever the endpoint is printed.
+    if (/^https?:\/\/[^/?#]*@/.test(e)) {
+      throw new UsageError(
+        `--etcd endpoint ${redactUrl(e)} carries credentials: set BATON_ETCD_USERNAME and BATON_ETCD_PASSWORD instead`,
+      );
+    }
+    // scheme://host:port and nothing else (a path, query or fragment is not used by etcd3).
+    if (!/^https?:\/\/[^\s/?#@]+\/?$/i.test(e)) {
+      throw new UsageError(
+        `--etcd endpoint ${excerpt(redactUrl(e))} is not an address like http://host:2379`,
+      );
+    }
+  }
 
-  const redisUrl = pick(options.redis, env.BATON_REDIS) ?? 'redis://127.0.0.1:6379';
+  const redisUrl = pick('--redis', options.redis, env.BATON_REDIS) ?? 'redis://127.0.0.1:6379';
+  // Names the problem (and never echoes a password: see parseRedisUrl).
   const redisTarget = parseRedisUrl(redisUrl);
 
-  const namespace = pick(options.namespace, env.BATON_NAMESPACE) ?? 'baton';
+  const namespace = pick('--namespace', options.namespace, env.BATON_NAMESPACE) ?? 'baton';
   if (!NAMESPACE.test(namespace)) {
     throw new UsageError(
-      `--namespace "${namespace}" is not allowed (letters, digits, ".", "_", "-"; at most 63)`,
+      `--namespace ${excerpt(namespace)} is not allowed (letters, digits, ".", "_", "-"; at most 63)`,
     );
   }
-  const queuePrefix = pick(options.queuePrefix, env.BATON_QUEUE_PREFIX) ?? 'bull';
+  const queuePrefix = pick('--queue-prefix', options.queuePrefix, env.BATON_QUEUE_PREFIX) ?? 'bull';
   if (redisTarget.kind === 'cluster' && !isHashTagged(queuePrefix)) {
     throw new UsageError(
-      `on a Redis Cluster the queue prefix must be a hash tag such as "{baton}" (BullMQ keeps a queue's keys in one slot), got "${queuePrefix}"`,
+      `on a Redis Cluster the queue prefix must be a hash tag such as "{baton}" (BullMQ keeps a queue's keys in one slot), got ${excerpt(queuePrefix)}`,
     );
   }
 
@@ -158,24 +191,27 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
     redisUrl,
     redisCa: readPem('BATON_REDIS_CA', env.BATON_REDIS_CA),
     namespace,
-    jobsDir: pick(options.jobs, env.BATON_JOBS) ?? './jobs',
-    replicaId: pick(options.id, env.BATON_ID) ?? `${hostname()}-${process.pid}`,
+    jobsDir: pick('--jobs', options.jobs, env.BATON_JOBS) ?? './jobs',
+    replicaId: pick('--id', options.id, env.BATON_ID) ?? `${hostname()}-${process.pid}`,
     leaseTtlSeconds: integer(
       '--lease-ttl',
-      pick(options.leaseTtl, env.BATON_LEASE_TTL) ?? '5',
+      pick('--lease-ttl', options.leaseTtl, env.BATON_LEASE_TTL) ?? '5',
       1,
       300,
     ),
-    httpPort: integer('--http', pick(options.http, env.BATON_HTTP) ?? '0', 0, 65535),
+    httpPort: integer('--http', pick('--http', options.http, env.BATON_HTTP) ?? '0', 0, 65535),
     queuePrefix,
     httpHost: env.BATON_HTTP_HOST || '127.0.0.1',
     advertiseUrl: advertiseUrl(env.BATON_ADVERTISE_URL),
     lookaheadMs: integer(
       '--lookahead',
-      pick(options.lookahead, env.BATON_LOOKAHEAD) ?? '250',
+      pick('--lookahead', options.lookahead, env.BATON_LOOKAHEAD) ?? '250',
       0,
       1000,
     ),
+    timeoutMs:
+      integer('--timeout', pick('--timeout', options.timeout, env.BATON_TIMEOUT) ?? '5', 1, 300) *
+      1000,
     clockOffsetMs: clockOffset(env.BATON_CLOCK_OFFSET_MS),
     apiToken: env.BATON_API_TOKEN || null,
   };
@@ -201,4 +237,5 @@ export const ENVIRONMENT_HELP = `Environment:
   BATON_CLOCK_OFFSET_MS run the schedule on a shifted clock (tests and demos only; default 0)
   BATON_API_TOKEN       bearer token required for mutating HTTP calls
   BATON_TELEPHONY_URL   telephony API of the example dialer, on workers (default http://127.0.0.1:4010)
+  BATON_TIMEOUT         seconds an operator command waits for etcd or Redis (default 5)
   BATON_LOG_LEVEL       pino level (default info)`;

@@ -1,4 +1,6 @@
 import { UsageError } from '../errors.js';
+import { redactUrl } from '../log.js';
+import { excerpt } from '../text.js';
 
 /** One `host:port`. */
 export interface RedisAddress {
@@ -40,7 +42,7 @@ function addresses(list: string, url: string): RedisAddress[] {
   return list.split(',').map((hp) => {
     const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(hp.trim());
     if (!m || Number(m[2]) > 65535) {
-      throw new UsageError(`${url}: "${hp}" is not host:port`);
+      throw new UsageError(`${redactUrl(url)}: ${excerpt(hp)} is not host:port`);
     }
     return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
   });
@@ -50,10 +52,10 @@ function addresses(list: string, url: string): RedisAddress[] {
 export function parseRedisUrl(url: string): RedisTarget {
   if (/^rediss?:\/\//.test(url)) return { kind: 'single', url };
   const m = MULTI.exec(url);
-  const shown = url.replace(/\/\/[^@/]*@/, '//…@');
+  const shown = excerpt(redactUrl(url));
   if (!m) {
     throw new UsageError(
-      `--redis must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got "${shown}"`,
+      `--redis must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL, got ${shown}`,
     );
   }
   const [, scheme, kind, user, pass, hosts, pathPart, query] = m;

@@ -29,6 +29,8 @@ export {
   type LoadResult,
 } from './load.js';
 export { canonicalJson, definitionsHash } from './hash.js';
+export { checkJson, jsonProblemMessage, type JsonProblem } from './json.js';
+export * as limits from './limits.js';
 export {
   watchDefinitions,
   type DefinitionsSnapshot,

@@ -7,6 +7,7 @@ import {
   type FileResult,
   type NameLocation,
 } from './parse.js';
+import { MAX_FILE_BYTES, MAX_JOBS_PER_FOLDER, MAX_LISTED_LOCATIONS } from './limits.js';
 import type { JobDefinition } from './types.js';
 
 /** The outcome of loading a definitions folder. */
@@ -87,6 +88,26 @@ export async function readDefinitionsFile(
   const file = displayPath(absFile);
   let text: string;
   try {
+    // A file over the limit is refused unread (a 5 GB file must not fill the memory).
+    const size = (await stat(absFile)).size;
+    if (size > MAX_FILE_BYTES) {
+      return {
+        text: null,
+        result: {
+          file,
+          jobs: [],
+          names: [],
+          problems: [
+            {
+              file,
+              line: 1,
+              col: 1,
+              message: `file too large: ${size} bytes (at most ${MAX_FILE_BYTES} bytes, 1 MiB; split the jobs over several files)`,
+            },
+          ],
+        },
+      };
+    }
     text = await readFile(absFile, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -117,14 +138,28 @@ export function crossFileDuplicates(files: Iterable<FileResult>): DefinitionProb
   }
   const problems: DefinitionProblem[] = [];
   for (const [name, locs] of byName) {
-    if (new Set(locs.map((l) => l.file)).size < 2) continue;
+    if (locs.every((l) => l.file === locs[0]!.file)) continue;
+    // Linear in the declarations: per file a count, and a small sample to list (the first few
+    // declarations of the first few files), so 100,000 copies of a name stay cheap.
+    const perFile = new Map<string, number>();
+    const sample: NameLocation[] = [];
+    const sampled = new Set<string>();
     for (const loc of locs) {
-      const others = locs.filter((o) => o.file !== loc.file);
+      const n = perFile.get(loc.file) ?? 0;
+      if (n === 0 && sampled.size <= MAX_LISTED_LOCATIONS) sampled.add(loc.file);
+      if (n < MAX_LISTED_LOCATIONS && sampled.has(loc.file)) sample.push(loc);
+      perFile.set(loc.file, n + 1);
+    }
+    for (const loc of locs) {
       problems.push({
         file: loc.file,
         line: loc.line,
         col: loc.col,
-        message: duplicateMessage(name, others),
+        message: duplicateMessage(
+          name,
+          sample.filter((o) => o.file !== loc.file),
+          locs.length - perFile.get(loc.file)!,
+        ),
       });
     }
   }
@@ -211,12 +246,38 @@ export async function loadDefinitions(dir: string): Promise<LoadResult> {
   return assemble(files, new Map()).result;
 }
 
+/**
+ * Files whose jobs would take the folder past {@link MAX_JOBS_PER_FOLDER} (in folder order) are
+ * refused as a whole, each with one problem; the results given are not modified.
+ */
+function folderLimit(list: FileResult[]): FileResult[] {
+  let total = 0;
+  return list.map((f) => {
+    total += f.jobs.length;
+    if (total <= MAX_JOBS_PER_FOLDER || f.jobs.length === 0) return f;
+    total -= f.jobs.length;
+    return {
+      ...f,
+      jobs: [],
+      problems: [
+        ...f.problems,
+        {
+          file: f.file,
+          line: 1,
+          col: 1,
+          message: `too many jobs in the folder: this file's ${f.jobs.length} job(s) would make more than ${MAX_JOBS_PER_FOLDER} (its jobs are left out)`,
+        },
+      ],
+    };
+  });
+}
+
 /** Builds a LoadResult from per-file results and the previously effective jobs per file. */
 export function assemble(
   files: Map<string, FileResult>,
   previous: ReadonlyMap<string, readonly JobDefinition[]>,
 ): { result: LoadResult; effective: Map<string, readonly JobDefinition[]> } {
-  const list = [...files.values()];
+  const list = folderLimit([...files.values()]);
   const effective = resolveEffective(list, previous);
   const order = list.map((f) => f.file);
   const problems = sortProblems(

@@ -1,15 +1,30 @@
 import {
+  Composer,
   LineCounter,
+  Parser,
+  YAMLParseError,
+  type Document,
   isAlias,
+  isCollection,
   isMap,
   isScalar,
   isSeq,
-  parseDocument,
+  visit,
+  type CST,
   type Node,
   type Pair,
   type YAMLError,
 } from 'yaml';
 import type { DefinitionProblem } from '../errors.js';
+import { capText, excerpt } from '../text.js';
+import {
+  MAX_FILE_BYTES,
+  MAX_JOBS_PER_FILE,
+  MAX_LISTED_LOCATIONS,
+  MAX_MESSAGE_LENGTH,
+  MAX_PAYLOAD_DEPTH,
+  MAX_YAML_DEPTH,
+} from './limits.js';
 import { NAME_PATTERN, describeValue, validateJob, type JobIssue } from './schema.js';
 import type { JobDefinition } from './types.js';
 
@@ -35,6 +50,9 @@ export interface FileResult {
 
 type Segment = string | number;
 type MaybeNode = Node | Pair['key'] | null | undefined;
+
+/** Problems reported per file before the rest are summed up in one line. */
+export const MAX_PROBLEMS_PER_FILE = 100;
 
 const SHAPE_HINT =
   'a file holds one job (a mapping with name, schedule, ...) or jobs: followed by a list of jobs';
@@ -111,13 +129,53 @@ function offsetOf(root: Node, path: readonly Segment[], target: JobIssue['target
 
 function yamlMessage(error: YAMLError, text: string): string {
   if (error.code === 'DUPLICATE_KEY') {
-    const key = /^\s*("[^"\n]*"|'[^'\n]*'|[^:#\n]*?)\s*:/.exec(text.slice(error.pos[0]))?.[1];
-    return `duplicate key${key ? ` ${JSON.stringify(key.replace(/^["']|["']$/g, ''))}` : ''} (a key may appear only once in a mapping)`;
+    const line = text.slice(error.pos[0], error.pos[0] + 300);
+    const key = /^\s*("[^"\n]*"|'[^'\n]*'|[^:#\n]*?)\s*:/.exec(line)?.[1];
+    return `duplicate key${key ? ` ${excerpt(key.replace(/^["']|["']$/g, ''))}` : ''} (a key may appear only once in a mapping)`;
   }
   if (error.code === 'MULTIPLE_DOCS') {
     return `YAML error: more than one document (---) in the file (${SHAPE_HINT})`;
   }
   return `YAML error: ${error.message}`;
+}
+
+/** 1-based line and column of `offset` in `text`. */
+function textPos(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: offset - start + 1 };
+}
+
+/**
+ * The offset of the first collection nested deeper than {@link MAX_YAML_DEPTH}, found on the
+ * YAML parser's token tree without recursion (the document composer recurses per level and
+ * overflows the stack near 800 levels), or null.
+ */
+function tooDeep(tokens: readonly CST.Token[]): number | null {
+  const stack: [CST.Token, number][] = [];
+  for (const token of tokens) {
+    if (token.type === 'document' && token.value) stack.push([token.value, 0]);
+  }
+  while (stack.length > 0) {
+    const [token, depth] = stack.pop()!;
+    if (
+      token.type !== 'block-map' &&
+      token.type !== 'block-seq' &&
+      token.type !== 'flow-collection'
+    )
+      continue;
+    if (depth + 1 > MAX_YAML_DEPTH) return token.offset;
+    for (const item of token.items) {
+      const i = item as { key?: CST.Token | null; value?: CST.Token };
+      if (i.key) stack.push([i.key, depth + 1]);
+      if (i.value) stack.push([i.value, depth + 1]);
+    }
+  }
+  return null;
 }
 
 /**
@@ -130,17 +188,70 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
   const jobs: JobDefinition[] = [];
   const names: NameLocation[] = [];
   const at = (offset: number, message: string): void => {
-    const { line, col } = lineCounter.linePos(offset);
-    problems.push({ file, line, col, message });
+    // Before the document is parsed the line counter knows no line: count them here.
+    const { line, col } =
+      lineCounter.lineStarts.length > 0 ? lineCounter.linePos(offset) : textPos(text, offset);
+    problems.push({ file, line, col, message: capText(message, MAX_MESSAGE_LENGTH) });
   };
+  let listed = 0;
   const done = (): FileResult => {
     problems.sort((a, b) => a.line - b.line || a.col - b.col);
+    if (problems.length > MAX_PROBLEMS_PER_FILE) {
+      const rest = problems.length - MAX_PROBLEMS_PER_FILE;
+      const last = problems[MAX_PROBLEMS_PER_FILE - 1]!;
+      problems.length = MAX_PROBLEMS_PER_FILE;
+      problems.push({
+        ...last,
+        message: `${rest} more problem(s) in this file not shown (fix the ones above first)`,
+      });
+    }
+    // A file that yields fewer jobs than it lists always says why: jobs only go missing through
+    // a problem of the file.
+    if (problems.length === 0 && jobs.length < listed) {
+      at(0, `${listed - jobs.length} of the ${listed} job(s) of this file were left out`);
+    }
     return { file, jobs, problems, names };
   };
 
-  let doc;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_FILE_BYTES) {
+    at(
+      0,
+      `file too large: ${bytes} bytes (at most ${MAX_FILE_BYTES} bytes, 1 MiB; split the jobs over several files)`,
+    );
+    return done();
+  }
+  // Lists and mappings nested deeper than the limit: one problem, before composing (which would
+  // overflow the stack on a few hundred levels).
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)];
+  const deep = tooDeep(tokens);
+  if (deep !== null) {
+    at(
+      deep,
+      `nested too deep: lists and mappings inside each other at most ${MAX_YAML_DEPTH} levels (payloads at most ${MAX_PAYLOAD_DEPTH})`,
+    );
+    return done();
+  }
+
+  let doc: Document.Parsed | undefined;
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    // What yaml's parseDocument does, on the tokens already read (parsing is the costly part).
+    const composer = new Composer({ uniqueKeys: true, logLevel: 'error' });
+    for (const next of composer.compose(tokens, true, text.length)) {
+      if (doc === undefined) {
+        doc = next;
+      } else {
+        doc.errors.push(
+          new YAMLParseError(
+            [next.range[0], next.range[1]],
+            'MULTIPLE_DOCS',
+            'more than one document',
+          ),
+        );
+        break;
+      }
+    }
+    if (doc === undefined) throw new Error('no document');
   } catch (err) {
     at(0, `YAML error: ${err instanceof Error ? err.message : String(err)}`);
     return done();
@@ -154,6 +265,23 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     at(0, `empty file (${SHAPE_HINT})`);
     return done();
   }
+  // Keys must be plain values: a list, mapping or alias as a key (`? [a, b]`) has no meaning in
+  // a job and would be stringified.
+  let complexKeys = false;
+  visit(doc, {
+    Pair(_key, pair) {
+      const k = pair.key as MaybeNode;
+      if (k === null || k === undefined || isScalar(k)) return;
+      complexKeys = true;
+      at(
+        hasRange(k) ? k.range[0] : 0,
+        isAlias(k)
+          ? 'a key may not be an alias (*name): write the key itself'
+          : `a key must be a plain value such as name or schedule, not a ${isCollection(k) && isSeq(k) ? 'list' : 'mapping'}`,
+      );
+    },
+  });
+  if (complexKeys) return done();
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
@@ -183,6 +311,17 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
         hasRange(node) ? node.range[0] : 0,
         `jobs must be a list of jobs, got ${describeValue(rawList)}`,
       );
+    } else if (list.items.length > MAX_JOBS_PER_FILE) {
+      at(
+        hasRange(list) ? list.range[0] : 0,
+        `too many jobs in one file: ${list.items.length} (at most ${MAX_JOBS_PER_FILE}; split them over several files)`,
+      );
+    } else if (list.items.length === 0) {
+      const keyNode = jobsPair.key as MaybeNode;
+      at(
+        hasRange(keyNode) ? keyNode.range[0] : 0,
+        'jobs is an empty list: this file defines no job (add one, or delete the file)',
+      );
     } else {
       list.items.forEach((item, i) => {
         entries.push([(item as Node | null) ?? list, rawList[i], false]);
@@ -195,12 +334,19 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     return done();
   }
 
+  listed = entries.length;
   const valid: [JobDefinition, NameLocation][] = [];
   for (const [node, raw, topLevel] of entries) {
     let nameLocation: NameLocation | undefined;
     const rawName = (raw as { name?: unknown } | null)?.name;
-    if (typeof rawName === 'string' && NAME_PATTERN.test(rawName) && isMap(node)) {
-      const offset = offsetOf(node, ['name'], 'value');
+    if (typeof rawName === 'string' && NAME_PATTERN.test(rawName)) {
+      // A job written as an alias (`- *job`) repeats the anchored job, name included: its name
+      // is declared where the alias stands.
+      const offset = isMap(node)
+        ? offsetOf(node, ['name'], 'value')
+        : hasRange(node)
+          ? node.range[0]
+          : 0;
       nameLocation = { name: rawName, file, ...lineCounter.linePos(offset) };
       names.push(nameLocation);
     }
@@ -217,24 +363,41 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
   // Duplicate names inside the file: every occurrence is a problem and none of them is kept.
   const duplicated = new Set<string>();
   const byName = new Map<string, NameLocation[]>();
-  for (const loc of names) byName.set(loc.name, [...(byName.get(loc.name) ?? []), loc]);
+  for (const loc of names) {
+    const list = byName.get(loc.name);
+    if (list === undefined) byName.set(loc.name, [loc]);
+    else list.push(loc);
+  }
   for (const loc of names) {
     const same = byName.get(loc.name)!;
     if (same.length === 1) continue;
-    const others = same.filter((o) => o !== loc);
     duplicated.add(loc.name);
     problems.push({
       file,
       line: loc.line,
       col: loc.col,
-      message: duplicateMessage(loc.name, others),
+      message: duplicateMessage(
+        loc.name,
+        same.slice(0, MAX_LISTED_LOCATIONS + 1).filter((o) => o !== loc),
+        same.length - 1,
+      ),
     });
   }
   for (const [job] of valid) if (!duplicated.has(job.name)) jobs.push(job);
   return done();
 }
 
-/** `duplicate job name "x" (also defined at other.yaml:3:7)` */
-export function duplicateMessage(name: string, others: readonly NameLocation[]): string {
-  return `duplicate job name ${JSON.stringify(name)} (also defined at ${others.map((o) => `${o.file}:${o.line}:${o.col}`).join(', ')})`;
+/**
+ * `duplicate job name "x" (also defined at other.yaml:3:7)`: `shown` are other declarations (at
+ * most {@link MAX_LISTED_LOCATIONS} are listed), `total` how many other declarations there are
+ * (`and N more` names the rest).
+ */
+export function duplicateMessage(
+  name: string,
+  shown: readonly NameLocation[],
+  total: number,
+): string {
+  const listed = shown.slice(0, MAX_LISTED_LOCATIONS).map((o) => `${o.file}:${o.line}:${o.col}`);
+  const more = total > listed.length ? ` and ${total - listed.length} more` : '';
+  return `duplicate job name ${JSON.stringify(name)} (also defined at ${listed.join(', ')}${more})`;
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { compileSchedule } from '../schedule/index.js';
 import { DURATION_HINT, parseDuration } from './duration.js';
+import { excerpt } from '../text.js';
+import { checkJson, jsonProblemMessage, type JsonProblem } from './json.js';
 import { didYouMean } from './suggest.js';
 import type { JobDefinition } from './types.js';
 
@@ -45,15 +47,21 @@ export const DEFAULT_CATCH_UP_LIMIT = 100;
 
 const ZONE_HINT = 'use an IANA zone such as "Europe/London" or "UTC"';
 
+/** Zones found valid, so a zone is checked with a new Intl.DateTimeFormat only once. */
+const validZones = new Set<string>();
+
 /** True when the runtime's Intl (the same data luxon uses) knows the zone. */
 export function isValidTimeZone(zone: string): boolean {
-  if (zone.trim() === '') return false;
+  if (validZones.has(zone)) return true;
+  // The longest IANA zone name has 32 characters.
+  if (zone.trim() === '' || zone.length > 100) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
   } catch {
     return false;
   }
+  validZones.add(zone);
+  return true;
 }
 
 let zoneNames: string[] | undefined;
@@ -71,7 +79,7 @@ function knownZones(): string[] {
 /** The error message for a zone that {@link isValidTimeZone} rejects. */
 export function unknownZoneMessage(zone: string): string {
   const guess = didYouMean(zone, knownZones());
-  return `unknown time zone ${JSON.stringify(zone)} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}${ZONE_HINT})`;
+  return `unknown time zone ${excerpt(zone)} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}${ZONE_HINT})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,7 +95,7 @@ function custom(ctx: Ctx, message: string, path?: (string | number)[]): void {
 const nameString = (what: 'job name' | 'queue name') =>
   z.string().superRefine((value, ctx) => {
     if (!NAME_PATTERN.test(value)) {
-      custom(ctx, `bad ${what} ${JSON.stringify(value)} (${NAME_RULE}; no "@", "/" or ":")`);
+      custom(ctx, `bad ${what} ${excerpt(value)} (${NAME_RULE}; no "@", "/" or ":")`);
     }
   });
 
@@ -111,7 +119,7 @@ const handlerString = z.string().superRefine((value, ctx) => {
   if (!/^\S{1,200}$/.test(value)) {
     custom(
       ctx,
-      `bad handler name ${JSON.stringify(value)} (use 1-200 characters without spaces; default is the job name)`,
+      `bad handler name ${excerpt(value)} (use 1-200 characters without spaces; default is the job name)`,
     );
   }
 });
@@ -150,32 +158,17 @@ function duration(options: DurationOptions = {}): z.ZodType<number | null> {
 
 const positiveInt = z.number().int().positive();
 
-/** Any JSON value: null, booleans, strings, finite numbers, lists and mappings of those. */
+/** Any JSON value within the payload limits (see checkJson). */
 const jsonValue = z.unknown().superRefine((value, ctx) => {
-  const visit = (v: unknown, path: (string | number)[]): void => {
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'not JSON',
-          path,
-          params: { kind: 'json', got: String(v) },
-        });
-      }
-      return;
-    }
-    if (Array.isArray(v)) {
-      v.forEach((item, i) => visit(item, [...path, i]));
-      return;
-    }
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-      for (const [k, item] of Object.entries(v)) visit(item, [...path, k]);
-      return;
-    }
-    ctx.addIssue({ code: 'custom', message: 'not JSON', path, params: { kind: 'json' } });
-  };
-  visit(value, []);
+  const problem = checkJson(value);
+  if (problem !== null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'not JSON',
+      path: problem.path,
+      params: { kind: 'json', problem },
+    });
+  }
 });
 
 const retriesObject = z.strictObject({
@@ -269,7 +262,7 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null (an empty value)';
   if (typeof value === 'string') {
-    return value.length > 60 ? `${JSON.stringify(value.slice(0, 57))}...` : JSON.stringify(value);
+    return excerpt(value, 57);
   }
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return 'a list';
@@ -297,7 +290,11 @@ function labelOf(path: readonly (string | number)[]): string {
   return path.length === 0
     ? 'a job'
     : path
-        .map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`))
+        .map((seg, i) => {
+          if (typeof seg === 'number') return `[${seg}]`;
+          const text = /^[A-Za-z0-9_-]{1,40}$/.test(seg) ? seg : excerpt(seg, 20);
+          return i === 0 ? text : `.${text}`;
+        })
         .join('');
 }
 
@@ -326,7 +323,7 @@ function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boole
       return {
         path: [...fullPath, key],
         target: 'key' as const,
-        message: `unknown key ${JSON.stringify(key)}${scope} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}allowed keys: ${allowed.join(', ')})`,
+        message: `unknown key ${excerpt(key)}${scope} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}allowed keys: ${allowed.join(', ')})`,
       };
     });
   }
@@ -340,7 +337,11 @@ function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boole
     return [{ path, target: 'parent', message: `missing required key ${JSON.stringify(key)}` }];
   }
   if (issue.code === 'custom') {
-    const params = (issue.params ?? {}) as { kind?: string; nullable?: boolean; got?: string };
+    const params = (issue.params ?? {}) as {
+      kind?: string;
+      nullable?: boolean;
+      problem?: JsonProblem;
+    };
     switch (params.kind) {
       case 'duration':
         return [
@@ -363,7 +364,7 @@ function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boole
           {
             path,
             target: 'value',
-            message: `${label} must be a JSON value (null, true/false, a string, a finite number, a list or a mapping), got ${params.got ?? describeValue(input)}`,
+            message: jsonProblemMessage(label, params.problem!),
           },
         ];
       default:

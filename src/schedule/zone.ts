@@ -98,13 +98,22 @@ export class ZoneTimeline {
 
 const timelines = new Map<string, ZoneTimeline>();
 
+/**
+ * Zones already found valid. luxon's `IANAZone.isValidZone` builds a new Intl.DateTimeFormat on
+ * every call, whose ICU memory is outside the JS heap and freed late: checked once per formatted
+ * instant, it grew a replica's RSS by ~25 KB per API read (issue 9). Bounded by the zone list.
+ */
+const validZones = new Set<string>();
+
 /** Throws ScheduleError unless `timezone` is an IANA zone name known to the runtime. */
 export function checkZone(timezone: string): void {
+  if (validZones.has(timezone)) return;
   if (typeof timezone !== 'string' || timezone.trim() === '' || !IANAZone.isValidZone(timezone)) {
     throw new ScheduleError(
       `unknown time zone "${String(timezone)}" (use an IANA zone such as "Europe/London" or "UTC")`,
     );
   }
+  validZones.add(timezone);
 }
 
 export function timeline(timezone: string): ZoneTimeline {

@@ -168,7 +168,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   async start(): Promise<void> {
     this.log.info(
       {
-        etcd: this.config.etcdEndpoints,
+        etcd: this.config.etcdEndpoints.map(redactUrl),
         redis: redactUrl(this.config.redisUrl),
         namespace: this.config.namespace,
         jobs: this.config.jobsDir,

@@ -52,6 +52,22 @@ describe('GET /api/v1/events (SSE)', () => {
     bus.close();
   });
 
+  it('HEAD answers at once with the stream headers and no body (it never answered before)', async () => {
+    const bus = new EventBus({
+      subscriber: null,
+      keys: { events: 'p:baton:baton:events' },
+      logger: silentLogger(),
+    });
+    const { app, port } = await serve(bus, 100);
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await res.text()).toBe('');
+    await app.close();
+    bus.close();
+  });
+
   it('a client that does not read gets the newest events and a `dropped` count', async () => {
     const bus = new EventBus({
       subscriber: null,
