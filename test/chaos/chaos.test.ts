@@ -6,7 +6,8 @@ import { runChaos } from './lib/run.js';
 
 // The bounded chaos run (docs/testing.md, "Chaos suite"): every fault kind once, in the order
 // the seed gives, against real etcd, Redis, replicas and workers, then the ledger check. At most
-// five minutes: fault injection stops after 170 s, the rest is start-up, settling and the check.
+// five minutes: fault injection stops after 170 s, a fault gets 15 s to recover, the rest is
+// start-up, settling and the check.
 // BATON_CHAOS_SEED picks another seed (the long mode is `npm run chaos -- --faults 60 --seed S`).
 const SEED = Number(process.env.BATON_CHAOS_SEED ?? 20261202);
 

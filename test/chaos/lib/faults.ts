@@ -130,6 +130,8 @@ export interface FaultContext {
   /** Worker stops by the harness (for explaining re-executions). */
   workerStops: { pid: number; t: number; signal: 'SIGKILL' | 'SIGTERM' }[];
   redisCrashes: number[];
+  /** See {@link RECOVERY_TIMEOUT_MS}. */
+  recoveryTimeoutMs: number;
 }
 
 const between = (rnd: () => number, lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo));
@@ -340,7 +342,7 @@ const INJECT: Record<FaultKind, Inject> = {
 };
 
 /** How long a fault may take to recover before the run records it as not recovered. */
-export const RECOVERY_TIMEOUT_MS = 45_000;
+export const RECOVERY_TIMEOUT_MS = 30_000;
 
 /** Injects one planned fault, heals it, and waits until work flows again. */
 export async function runFault(planned: PlannedFault, f: FaultContext): Promise<FaultRecord> {
@@ -366,14 +368,14 @@ export async function runFault(planned: PlannedFault, f: FaultContext): Promise<
   try {
     const healed = rec.healedAt;
     await waitFor(() => f.tail.firstTickAfter(healed) ?? undefined, {
-      timeoutMs: RECOVERY_TIMEOUT_MS,
+      timeoutMs: f.recoveryTimeoutMs,
       intervalMs: 100,
       description: 'tick running again after the fault',
     });
     rec.recoveredAt = f.tail.firstTickAfter(rec.injectedAt);
     rec.recoveryMs = rec.recoveredAt === null ? null : rec.recoveredAt - rec.injectedAt;
   } catch {
-    rec.notes.push(`tick did not run again within ${RECOVERY_TIMEOUT_MS} ms of the heal`);
+    rec.notes.push(`tick did not run again within ${f.recoveryTimeoutMs} ms of the heal`);
   }
   f.log(
     `fault ${rec.seq} ${rec.kind} on ${rec.target}: recovered in ${rec.recoveryMs ?? '—'} ms${rec.notes.length ? `; ${rec.notes.join('; ')}` : ''}`,
