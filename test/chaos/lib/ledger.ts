@@ -107,6 +107,11 @@ export interface LedgerInput {
    * `appendfsync everysec`, 0 with `always`.
    */
   fsyncWindowMs: number;
+  /**
+   * Fire ids still in the etcd outbox when the replicas were stopped at the end of the run: no
+   * replica was left to publish them, so they are not counted as losses (the report lists them).
+   */
+  unpublishedAtEnd?: string[];
 }
 
 export type DuplicateCause = 'worker-died-mid-run' | 'worker-shutdown-hand-back' | 'redis-crash';
@@ -308,8 +313,10 @@ export function analyzeLedger(input: LedgerInput): LedgerVerdict {
     let longest = 0;
     let longestFrom: number | null = null;
     let streakFrom: number | null = null;
+    const endOfRun = new Set(input.unpublishedAtEnd ?? []);
     for (const at of expected) {
       const fireId = `${job.name}@${at}`;
+      if (endOfRun.has(fireId)) continue;
       const ran = (execByFire.get(fireId)?.length ?? 0) > 0;
       const hist = historyByFire.get(fireId) ?? [];
       const skip =

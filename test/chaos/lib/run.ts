@@ -319,9 +319,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ),
     );
     await Promise.all(stack.replicas.map((r) => r.stop()));
-    const outboxAtStop = await stack.outboxSize();
-    if (outboxAtStop > 0)
-      notes.push(`${outboxAtStop} outbox entries left when the replicas stopped`);
+    const unpublishedAtEnd = await stack.outboxFireIds();
+    if (unpublishedAtEnd.length > 0) {
+      notes.push(
+        `${unpublishedAtEnd.length} committed runs were still in the outbox when the replicas stopped (not counted): ${unpublishedAtEnd.join(', ')}`,
+      );
+    }
     const watermarks = await readWatermarks(stack);
     await waitFor(async () => (await stack.pendingRuns()) === 0, {
       timeoutMs: settleMs + 15_000,
@@ -334,6 +337,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
     await Promise.all(stack.workers.map((w) => w.stop()));
     const collected = await collect(stack, f, fsync === 'everysec' ? 2_000 : 0, watermarks);
+    collected.input.unpublishedAtEnd = unpublishedAtEnd;
     leaderChanges = collected.leaderChanges;
     verdict = analyzeLedger(collected.input);
   } catch (err) {

@@ -417,6 +417,22 @@ export class ChaosStack {
     return keys.length;
   }
 
+  /** Fire ids of the run orders in the etcd outbox. */
+  async outboxFireIds(): Promise<string[]> {
+    const values = await this.ctx.etcd.getAll().prefix(this.ctx.keys.outboxPrefix).strings();
+    const ids: string[] = [];
+    for (const v of Object.values(values)) {
+      try {
+        for (const o of JSON.parse(v) as { kind: string; data?: { fireId: string } }[]) {
+          if (o.kind === 'run' && o.data) ids.push(o.data.fireId);
+        }
+      } catch {
+        // not an outbox entry
+      }
+    }
+    return ids;
+  }
+
   /** Runs of the queue not yet finished (waiting, delayed, active, prioritized). */
   async pendingRuns(): Promise<number> {
     const redis = new Redis(this.redis.url, { maxRetriesPerRequest: 1 });
