@@ -265,7 +265,7 @@ const INJECT: Record<FaultKind, Inject> = {
         ? `the cut-off replica still led after ${Date.now() - rec.injectedAt} ms`
         : `leadership moved to ${now ?? 'nobody'} during the cut`,
     );
-    l.redisProxy.restore();
+    l.restoreRedis();
     rec.healedAt = Date.now();
   },
 
@@ -389,7 +389,7 @@ export async function healAll(f: FaultContext): Promise<void> {
   for (const r of s.replicas) {
     r.sigcont();
     r.restoreEtcd();
-    r.redisProxy.restore();
+    r.restoreRedis();
   }
   await Promise.all(s.cluster.members.filter((m) => !m.running).map((m) => m.restart()));
   if (!s.redis.running) await s.redis.restart();

@@ -214,7 +214,11 @@ export class ChaosReplica {
   }
 
   restoreEtcd(): void {
-    for (const p of this.etcdProxies) p.restore();
+    for (const p of this.etcdProxies) if (p.cutMode !== undefined) p.restore();
+  }
+
+  restoreRedis(): void {
+    if (this.redisProxy.cutMode !== undefined) this.redisProxy.restore();
   }
 }
 
