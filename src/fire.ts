@@ -17,6 +17,12 @@ export interface RunData {
   leader: string;
   payload: unknown;
   manual: boolean;
+  /**
+   * The etcd revision of the fenced txn that committed this decision (decimal string). Workers
+   * refuse a run only when it claims a commit made after a newer leader took over
+   * (docs/architecture.md, "Threat model"). Absent on runs enqueued by baton before 0.2.
+   */
+  revision?: string;
 }
 
 /** A run to add to BullMQ. */

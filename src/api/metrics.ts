@@ -117,7 +117,7 @@ export class Metrics {
       help:
         'Times this replica stopped leading, by cause: shutdown, lease_expired (no keepalive ' +
         'acknowledged within the TTL: a stalled process or etcd out of reach), key_deleted, ' +
-        'fence_refused, watch_failed, etcd_error',
+        'fence_refused, watch_failed, redis_unreachable (Redis out of reach while a follower reaches it), etcd_error',
       labelNames: ['replica', 'cause'],
       registers: [registry],
     });

@@ -11,7 +11,7 @@ interface SinkFlags {
 
 /**
  * `baton telephony-sink`: the fake telephony provider the `appointment-dialer` example calls.
- * Logs one JSON line per request (`call received` / `call refused`) and runs until SIGINT/SIGTERM.
+ * Logs one JSON line per request (`call received`) and runs until SIGINT/SIGTERM.
  */
 export function registerTelephonySink(program: Command): void {
   program

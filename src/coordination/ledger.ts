@@ -35,6 +35,15 @@ export interface OutboxEntry {
   order: Order;
   /** The outbox key (`<ns>/outbox/<batch>`) that holds it with the other orders of its txn. */
   batch: string;
+  /** The etcd revision of the fenced txn that committed it (the outbox key's mod revision). */
+  revision: string;
+}
+
+/** The outbox as read at one revision. */
+export interface OutboxRead {
+  entries: OutboxEntry[];
+  /** The revision of the read: later than every commit of every earlier leader. */
+  revision: string;
 }
 
 interface Chunk {
@@ -88,7 +97,7 @@ export class Ledger {
     return out;
   }
 
-  async readOutbox(): Promise<OutboxEntry[]> {
+  async readOutbox(): Promise<OutboxRead> {
     const res = await scanPrefix(this.etcd, this.keys.outboxPrefix);
     const out: OutboxEntry[] = [];
     for (const kv of res.kvs) {
@@ -100,9 +109,10 @@ export class Ledger {
         // Never written by baton in this form; leave it for an operator rather than guess.
         continue;
       }
-      for (const order of orders) out.push({ id: orderId(order), order, batch });
+      const revision = kv.mod_revision;
+      for (const order of orders) out.push({ id: orderId(order), order, batch, revision });
     }
-    return out;
+    return { entries: out, revision: res.revision };
   }
 
   /**
@@ -187,7 +197,10 @@ export class Ledger {
             );
           }
           if (chunk.orders.length > 0) {
-            committed(chunk.orders.map((order) => ({ id: orderId(order), order, batch })));
+            const revision = res.header.revision;
+            committed(
+              chunk.orders.map((order) => ({ id: orderId(order), order, batch, revision })),
+            );
           }
         } catch (err) {
           failure ??= err;

@@ -76,6 +76,44 @@ export function dedupeWindowMs(order: RunOrder): number {
   return Math.min(order.keep.ageSeconds * 1000, MAX_DEDUPE_WINDOW_MS);
 }
 
+/**
+ * Sorted set of leaderships, member `<token>/<revision>` (both zero-padded to
+ * {@link FENCE_DIGITS} digits, score 0, so members sort by token as big integers): the etcd
+ * revision at which the leader with that fencing token took over. A worker refuses a run of
+ * token t that claims a commit at a revision later than the takeover of a newer token
+ * (docs/architecture.md, "Threat model").
+ */
+export function fenceKey(prefix: string): string {
+  return `${prefix}:baton:fence`;
+}
+
+/** Digits fencing tokens and revisions are padded to in {@link fenceKey} (etcd's are int64). */
+export const FENCE_DIGITS = 40;
+
+/** Leaderships kept in {@link fenceKey}: far more than a dedupe window's worth of fail-overs. */
+export const FENCE_HISTORY_MAX = 1000;
+
+/** `value` (a canonical decimal) zero-padded to {@link FENCE_DIGITS} digits. */
+export function padDecimal(value: string): string {
+  return value.padStart(FENCE_DIGITS, '0');
+}
+
+// KEYS: fence zset. ARGV: padded token, padded takeover revision, history size.
+const RECORD_TAKEOVER = `
+redis.call('ZADD', KEYS[1], 0, ARGV[1] .. '/' .. ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[3]) then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonumber(ARGV[3]) - 1) end
+return 1
+`;
+
+/** What Redis promises about the durability of an acknowledged write. */
+export interface Durability {
+  /** `appendonly`: whether Redis logs writes at all; null when CONFIG is not allowed. */
+  appendonly: boolean | null;
+  /** `appendfsync`: `always`, `everysec` or `no`; null when unknown. */
+  appendfsync: string | null;
+}
+
 /** Redis keys of baton's own records, beside BullMQ's under the same prefix. */
 export function skipKeys(prefix: string, job: string): { list: string; counts: string } {
   return { list: `${prefix}:baton:skips:${job}`, counts: `${prefix}:baton:skipcount:${job}` };
@@ -98,6 +136,49 @@ export class Dispatcher {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
     redis.defineCommand('batonMarkDone', { lua: MARK_DONE });
+    redis.defineCommand('batonRecordTakeover', { numberOfKeys: 1, lua: RECORD_TAKEOVER });
+  }
+
+  /**
+   * Records that the leader with `token` took over at etcd revision `revision`. A new leader does
+   * this before it publishes anything; workers then refuse any run of an older token that claims
+   * a commit after it (which no valid leader can have made).
+   */
+  async recordTakeover(token: string, revision: string): Promise<void> {
+    await (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
+      .batonRecordTakeover!(
+      fenceKey(this.prefix),
+      padDecimal(token),
+      padDecimal(revision),
+      FENCE_HISTORY_MAX,
+    );
+  }
+
+  /**
+   * The Redis server's run id: a new one after every restart, so a change means writes that were
+   * acknowledged but not yet on disk may be lost.
+   */
+  async serverRunId(): Promise<string> {
+    const info = await this.redis.info('server');
+    const m = /^run_id:([0-9a-f]+)/m.exec(info);
+    if (!m) throw new Error('Redis INFO server has no run_id');
+    return m[1]!;
+  }
+
+  /** Redis's persistence settings; nulls when `CONFIG GET` is refused (ACL, managed Redis). */
+  async durability(): Promise<Durability> {
+    try {
+      // One call: CONFIG GET with a pattern answers name, value, name, value...
+      const pairs = (await this.redis.config('GET', 'append*')) as string[];
+      const get = (k: string) => {
+        const i = pairs.indexOf(k);
+        return i >= 0 ? (pairs[i + 1] ?? null) : null;
+      };
+      const ao = get('appendonly');
+      return { appendonly: ao === null ? null : ao === 'yes', appendfsync: get('appendfsync') };
+    } catch {
+      return { appendonly: null, appendfsync: null };
+    }
   }
 
   queue(name: string): Queue {
@@ -117,7 +198,8 @@ export class Dispatcher {
     for (const e of entries) {
       if (e.order.kind === 'run') {
         const list = runs.get(e.order.queue) ?? [];
-        list.push(e.order);
+        // Workers judge a run by the revision that committed it (docs/architecture.md).
+        list.push({ ...e.order, data: { ...e.order.data, revision: e.revision } });
         runs.set(e.order.queue, list);
       } else {
         skips.push({ entry: e, record: e.order });

@@ -2,12 +2,23 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
 
 /**
+ * How long a replica's Redis command may take before it counts as failed: half the lease TTL, at
+ * least 2 s (a burst's `addBulk` of 1,000 jobs takes well under that). Without it a connection
+ * whose packets vanish (a partition that drops rather than resets) hangs every command forever,
+ * and a leader would neither publish nor notice.
+ */
+export function producerCommandTimeoutMs(leaseTtlSeconds: number): number {
+  return Math.max(2000, Math.round((leaseTtlSeconds * 1000) / 2));
+}
+
+/**
  * A Redis connection for baton. `purpose: 'producer'` fails fast while Redis is down (no offline
- * queue) so the leader notices at once and keeps fires in the outbox; `purpose: 'worker'` follows
- * BullMQ's rule for blocking connections (`maxRetriesPerRequest: null`).
+ * queue) and bounds every command ({@link producerCommandTimeoutMs}) so the leader notices at
+ * once and keeps fires in the outbox; `purpose: 'worker'` follows BullMQ's rule for blocking
+ * connections (`maxRetriesPerRequest: null`).
  */
 export function createRedis(
-  config: Pick<ResolvedConfig, 'redisUrl' | 'redisCa'>,
+  config: Pick<ResolvedConfig, 'redisUrl' | 'redisCa'> & { leaseTtlSeconds?: number },
   purpose: 'producer' | 'worker' | 'cli',
 ): Redis {
   const options: RedisOptions = {
@@ -20,6 +31,8 @@ export function createRedis(
   } else {
     options.enableOfflineQueue = purpose === 'cli';
     options.maxRetriesPerRequest = 1;
+    if (purpose === 'producer')
+      options.commandTimeout = producerCommandTimeoutMs(config.leaseTtlSeconds ?? 5);
   }
   if (config.redisUrl.startsWith('rediss://')) {
     options.tls = config.redisCa ? { ca: config.redisCa } : {};

@@ -54,6 +54,8 @@ export type LeaderEvent =
       lagsMs: number[];
     }
   | { type: 'redis'; ready: boolean; error?: string }
+  /** Redis restarted (new run id) while orders were not yet durable: they are published again. */
+  | { type: 'redis-restarted'; republished: number }
   | { type: 'trigger-rejected'; id: string; job: string; reason: string };
 
 export interface FireLoopDeps {
@@ -99,6 +101,13 @@ const MAX_LOOKAHEAD_MS = 1000;
 const PRIOR_MS_PER_JOB = 0.13;
 /** Orders per {@link Dispatcher.publish} call; a drained batch publishes several at once. */
 const PUBLISH_SLICE = 1000;
+/**
+ * How long after a publish an `appendfsync everysec` Redis has certainly written and fsynced it:
+ * it fsyncs every second, and postpones a write by up to 2 s while a slow fsync runs.
+ */
+const DEFAULT_DURABLE_MS = 3000;
+/** Without AOF (or `appendfsync no`) nothing bounds it; the kernel writes back within ~30 s. */
+const UNBOUNDED_DURABLE_MS = 30_000;
 /** A tick needs this many jobs to measure {@link FireLoop.msPerJob} from (round trips dominate below). */
 const MEASURE_MIN_JOBS = 1000;
 
@@ -124,6 +133,18 @@ export class FireLoop {
   private readonly toAcknowledge: string[] = [];
   /** Orders of each outbox batch not yet published. */
   private readonly unpublished = new Map<string, number>();
+  /** The orders of every outbox batch not yet acknowledged (to publish again if Redis lost them). */
+  private readonly batchEntries = new Map<string, OutboxEntry[]>();
+  /**
+   * Batches all published, waiting to be durable in Redis before they leave the outbox: when
+   * (monotonic ms) their last order was published, and the Redis run id read before it was.
+   */
+  private readonly undurable: { batch: string; publishedAt: number; runId: string }[] = [];
+  /** How long Redis may hold an acknowledged write before it is on disk (from its config). */
+  private durableMs = DEFAULT_DURABLE_MS;
+  /** The etcd revision this leader took over at (its outbox read); recorded in Redis first. */
+  private takeoverRevision: string | null = null;
+  private takeoverRecorded = false;
   private readonly watchers: Watcher[] = [];
   private wakeUp: (() => void) | null = null;
   private reloadPending = false;
@@ -184,8 +205,11 @@ export class FireLoop {
           count: 1,
         });
       };
+      //    Orders are published as committed, with their deciding leader's token and commit
+      //    revision: that leader was valid when it committed them, so they must run.
       const outbox = await this.ledger.readOutbox();
-      this.queuePublish(outbox.map((e) => ({ ...e, order: this.restamp(e.order) })));
+      this.takeoverRevision = outbox.revision;
+      this.queuePublish(outbox.entries);
       this.startDrain();
 
       // 2. Operator intents, then watches from the revision they were read at.
@@ -201,7 +225,7 @@ export class FireLoop {
       await this.applyDefinitions(true);
       this.deps.emit({
         type: 'takeover',
-        outbox: outbox.length,
+        outbox: outbox.entries.length,
         jobs: this.jobs.size,
         ms: this.now() - started,
       });
@@ -251,18 +275,6 @@ export class FireLoop {
 
   private get fence() {
     return { key: this.deps.leadership.key, token: this.deps.leadership.token };
-  }
-
-  private restamp(order: Order): Order {
-    if (order.kind !== 'run') return order;
-    return {
-      ...order,
-      data: {
-        ...order.data,
-        fencingToken: this.deps.leadership.token,
-        leader: this.deps.replicaId,
-      },
-    };
   }
 
   private async watchIntents(pausedRevision: string, triggerRevision: string): Promise<void> {
@@ -664,22 +676,82 @@ export class FireLoop {
 
   private queuePublish(entries: OutboxEntry[]): void {
     if (entries.length === 0) return;
-    for (const e of entries)
+    for (const e of entries) {
       this.unpublished.set(e.batch, (this.unpublished.get(e.batch) ?? 0) + 1);
+      const kept = this.batchEntries.get(e.batch);
+      if (kept) kept.push(e);
+      else this.batchEntries.set(e.batch, [e]);
+    }
     this.toPublish.push(...entries);
     this.drainWake?.();
   }
 
-  /** Outbox batches whose orders are all in Redis can be acknowledged. */
-  private published(entries: OutboxEntry[]): void {
+  /**
+   * Outbox batches whose orders are all in Redis wait until Redis has them on disk
+   * ({@link durableMs}) before they are acknowledged: a Redis crash loses what it acknowledged
+   * but had not yet written, and the outbox is what publishes it again.
+   */
+  private published(entries: OutboxEntry[], runId: string): void {
+    const publishedAt = performance.now();
     for (const e of entries) {
       const left = (this.unpublished.get(e.batch) ?? 1) - 1;
       if (left > 0) {
         this.unpublished.set(e.batch, left);
       } else {
         this.unpublished.delete(e.batch);
-        this.toAcknowledge.push(e.batch);
+        this.undurable.push({ batch: e.batch, publishedAt, runId });
       }
+    }
+  }
+
+  /**
+   * Moves the batches published long enough ago to {@link toAcknowledge} if Redis has not
+   * restarted since (same run id); publishes those of a restarted Redis again (they may be lost;
+   * fire markers keep what survived from being added twice). Returns ms until the next is due.
+   */
+  private async settleDurable(): Promise<number | null> {
+    if (this.undurable.length === 0) return null;
+    const now = performance.now();
+    const due = this.undurable.filter((u) => now - u.publishedAt >= this.durableMs);
+    if (due.length > 0) {
+      const runId = await this.deps.dispatcher.serverRunId();
+      const lost: OutboxEntry[] = [];
+      for (const u of due) {
+        this.undurable.splice(this.undurable.indexOf(u), 1);
+        if (u.runId === runId) {
+          this.toAcknowledge.push(u.batch);
+        } else {
+          const entries = this.batchEntries.get(u.batch) ?? [];
+          this.batchEntries.delete(u.batch);
+          lost.push(...entries);
+        }
+      }
+      if (lost.length > 0) {
+        this.deps.logger.warn(
+          { orders: lost.length },
+          'redis restarted before the last orders were surely on disk; publishing them again',
+        );
+        this.deps.emit({ type: 'redis-restarted', republished: lost.length });
+        this.queuePublish(lost);
+      }
+    }
+    const oldest = this.undurable[0];
+    return oldest ? Math.max(0, oldest.publishedAt + this.durableMs - performance.now()) : null;
+  }
+
+  /** Reads Redis's persistence settings once, to know how long an acknowledged write may be lost. */
+  private async learnDurability(): Promise<void> {
+    const d = await this.deps.dispatcher.durability();
+    if (d.appendonly === false || d.appendfsync === 'no') {
+      this.durableMs = UNBOUNDED_DURABLE_MS;
+      this.deps.logger.warn(
+        { appendonly: d.appendonly, appendfsync: d.appendfsync },
+        'redis does not fsync its append-only file: a Redis crash can lose runs published up to 30 s earlier; run Redis with appendonly yes (docs/operations.md)',
+      );
+    } else if (d.appendfsync === 'always') {
+      this.durableMs = 0;
+    } else {
+      this.durableMs = DEFAULT_DURABLE_MS;
     }
   }
 
@@ -694,19 +766,44 @@ export class FireLoop {
     const signal = this.abort.signal;
     void (async () => {
       let delay = 50;
+      let durabilityKnown = false;
+      let settleIn: number | null = null;
       while (!signal.aborted) {
         if (this.toPublish.length === 0 && this.toAcknowledge.length === 0) {
           await new Promise<void>((resolve) => {
-            this.drainWake = resolve;
+            const timer = settleIn === null ? null : setTimeout(resolve, settleIn);
+            this.drainWake = () => {
+              if (timer) clearTimeout(timer);
+              resolve();
+            };
           });
           this.drainWake = null;
-          continue;
+          settleIn = null;
+          if (this.undurable.length === 0) continue;
         }
         try {
+          if (!durabilityKnown) {
+            await this.learnDurability();
+            durabilityKnown = true;
+          }
           if (this.toPublish.length > 0) {
             const batch = this.toPublish.splice(0, 5000);
             try {
               // A stale leader must not publish: its lease may be gone while it was stopped.
+              this.deps.session.assertValid();
+              if (signal.aborted) break;
+              if (!this.takeoverRecorded) {
+                // Before anything of this leader reaches workers: runs of older leaders committed
+                // after this revision cannot exist, and workers refuse any that claims to.
+                await this.deps.dispatcher.recordTakeover(
+                  this.deps.leadership.token,
+                  this.takeoverRevision!,
+                );
+                this.takeoverRecorded = true;
+              }
+              // Read before publishing: a restart after this read changes it, so the batch is
+              // published again rather than taken as durable (see settleDurable).
+              const runId = await this.deps.dispatcher.serverRunId();
               this.deps.session.assertValid();
               if (signal.aborted) break;
               const now = this.now();
@@ -734,7 +831,7 @@ export class FireLoop {
                 lagMs: oldest === null ? null : publishedAt - oldest,
                 lagsMs,
               });
-              this.published(batch);
+              this.published(batch, runId);
               if (this.toPublish.length === 0) this.tickPublished();
               this.setRedis(true);
             } catch (err) {
@@ -744,10 +841,12 @@ export class FireLoop {
               throw err;
             }
           }
+          settleIn = await this.settleDurable();
           if (this.toAcknowledge.length > 0) {
             const ids = this.toAcknowledge.splice(0, this.toAcknowledge.length);
             try {
               await this.ledger.acknowledge(ids);
+              for (const id of ids) this.batchEntries.delete(id);
             } catch (err) {
               this.toAcknowledge.unshift(...ids);
               throw err;
@@ -757,6 +856,8 @@ export class FireLoop {
         } catch {
           await new Promise((r) => setTimeout(r, delay));
           delay = Math.min(delay * 2, 2000);
+          // Batches waiting to be durable are checked again even if nothing new is published.
+          settleIn = this.undurable.length > 0 ? 0 : null;
         }
       }
       this.drainRunning = false;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
@@ -15,7 +16,12 @@ import { redactUrl } from '../log.js';
 import { campaign } from '../coordination/election.js';
 import { createEtcd } from '../coordination/etcd.js';
 import { keys as makeKeys, type Keys } from '../coordination/keys.js';
-import { putMember, type MemberInfo, type ReplicaState } from '../coordination/members.js';
+import {
+  listMembers,
+  putMember,
+  type MemberInfo,
+  type ReplicaState,
+} from '../coordination/members.js';
 import { Session, describe } from '../coordination/session.js';
 import { Dispatcher } from '../dispatch/producer.js';
 import { EventBatcher } from '../control/events.js';
@@ -67,6 +73,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private heartbeat: NodeJS.Timeout | null = null;
   private etcdDownSince: number | null = null;
   private redisReady = true;
+  /** Since when (monotonic ms) Redis has not answered this replica, or null while it does. */
+  private redisDownSince: number | null = null;
+  private beating = false;
   private hash = '';
 
   constructor(options: ReplicaOptions) {
@@ -288,11 +297,17 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         });
         break;
       case 'redis':
-        this.redisReady = event.ready;
+        this.setRedis(event.ready, performance.now());
         if (event.ready) this.log.info('redis reachable again; draining the outbox');
         else
           this.log.error({ err: event.error }, 'redis unreachable; fires wait in the etcd outbox');
         void this.publishMember();
+        break;
+      case 'redis-restarted':
+        this.log.warn(
+          { republished: event.republished },
+          'redis restarted within its fsync window: orders it may have lost are published again',
+        );
         break;
       case 'takeover':
         this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');
@@ -322,10 +337,55 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.emit('state', { from, to, reason, token: this.token });
   }
 
+  private setRedis(ready: boolean, since: number): void {
+    this.redisReady = ready;
+    if (ready) this.redisDownSince = null;
+    else this.redisDownSince ??= since;
+  }
+
+  /**
+   * Every TTL/2: ask Redis (the leader too: a leader whose packets to Redis vanish learns it here
+   * within one command timeout, not from a publish that may never end), publish the member
+   * record, and, as leader, step down when Redis has not answered for a whole TTL while a
+   * follower reports that it can reach Redis: a replica that can publish should lead.
+   */
   private async beat(): Promise<void> {
-    // The leader learns Redis' state from publishing; the others ask, for their readiness.
-    if (this.state !== 'leader') this.redisReady = await this.dispatcher.ping();
-    await this.publishMember();
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const sentAt = performance.now();
+      const ok = await this.dispatcher.ping();
+      this.setRedis(ok, sentAt);
+      if (!ok) {
+        // A connection whose packets vanish never errors by itself: start a fresh one.
+        this.redis.disconnect(true);
+      }
+      await this.publishMember();
+      if (this.state === 'leader' && this.redisDownSince !== null) await this.maybeYield();
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /** Steps down when Redis has been out of this leader's reach for a TTL and a follower reaches it. */
+  private async maybeYield(): Promise<void> {
+    const downMs = performance.now() - (this.redisDownSince ?? performance.now());
+    if (downMs < this.config.leaseTtlSeconds * 1000) return;
+    let others: MemberInfo[];
+    try {
+      others = (await listMembers(this.etcd, this.keys)).filter((m) => m.id !== this.id);
+    } catch {
+      return; // etcd trouble is the session's business
+    }
+    const able = others.find((m) => m.state === 'follower' && m.redisReady);
+    if (!able) return;
+    const session = this.session;
+    if (!session || session.ended || this.state !== 'leader') return;
+    this.log.error(
+      { downMs: Math.round(downMs), successor: able.id },
+      'redis unreachable from this leader for a lease TTL while a follower reaches it: stepping down',
+    );
+    session.end(`redis unreachable for ${Math.round(downMs)} ms while ${able.id} reaches it`);
   }
 
   private async publishMember(): Promise<void> {
@@ -354,7 +414,13 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
 /** Why a leader stopped leading, as a metric label (`baton_step_downs_total{cause}`). */
 export type StepDownCause =
-  'shutdown' | 'lease_expired' | 'key_deleted' | 'fence_refused' | 'watch_failed' | 'etcd_error';
+  | 'shutdown'
+  | 'lease_expired'
+  | 'key_deleted'
+  | 'fence_refused'
+  | 'watch_failed'
+  | 'redis_unreachable'
+  | 'etcd_error';
 
 /** The cause of a step-down from the reason of the state change that ended leadership. */
 export function stepDownCause(reason: string): StepDownCause {
@@ -364,5 +430,6 @@ export function stepDownCause(reason: string): StepDownCause {
   if (/own election key was deleted/.test(reason)) return 'key_deleted';
   if (/fenced commit refused/.test(reason)) return 'fence_refused';
   if (/watch .*failed/.test(reason)) return 'watch_failed';
+  if (/^redis unreachable/.test(reason)) return 'redis_unreachable';
   return 'etcd_error';
 }

@@ -10,10 +10,7 @@ import type { Logger } from '../log.js';
  * it is asked to place, so anyone can check that every customer got exactly one call.
  *
  * - `POST /calls` with a JSON body `{ customer, phone, message?, fireId }` and the headers
- *   `Idempotency-Key` (required) and `X-Fencing-Token` (decimal, optional):
- *   - `409` `{ error: 'stale-token', ... }` when the token is lower than the highest token seen for
- *     the fire's job (the part of `fireId` before its last `@`): a deposed leader's run is refused
- *     downstream too. Checked before deduplication.
+ *   `Idempotency-Key` (required) and `X-Fencing-Token` (decimal, optional, recorded with the call):
  *   - `200` `{ duplicate: true, call }` when the key was seen before: the call is not placed again.
  *   - `201` `{ duplicate: false, call }` for a new call.
  *   - `400` for a malformed request.
@@ -21,8 +18,13 @@ import type { Logger } from '../log.js';
  * - `GET /calls/summary`: counts, and calls per customer.
  * - `GET /health`: `{ ok: true }`.
  *
- * With `file`, every decision (placed, duplicate, stale) is appended to that JSON-lines file, and
- * a restarted sink reads it back, so deduplication and fencing survive a restart.
+ * The sink compares idempotency keys only, never tokens across calls: each call belongs to one
+ * fire, which exactly one valid leader committed, so a lower token on another fire's call is no
+ * sign of a deposed leader (an older leader's committed fire may well run after a newer one's;
+ * docs/handlers.md, "What to compare downstream").
+ *
+ * With `file`, every decision (placed, duplicate) is appended to that JSON-lines file, and a
+ * restarted sink reads it back, so deduplication survives a restart.
  */
 export interface TelephonySinkOptions {
   /** 0 picks a free port. @defaultValue 4010 */
@@ -31,7 +33,7 @@ export interface TelephonySinkOptions {
   host?: string;
   /** JSON-lines journal of every decision; read back on start. */
   file?: string;
-  /** Logs `call received` (info) and `call refused` (warn) per request. */
+  /** Logs `call received` (info) per request. */
   logger?: Logger;
 }
 
@@ -55,15 +57,13 @@ export interface PlacedCall {
 export type SinkRecord =
   | ({ outcome: 'placed' } & PlacedCall)
   | {
-      outcome: 'duplicate' | 'stale';
+      outcome: 'duplicate';
       at: string;
       customer: string;
       fireId: string;
       job: string;
       idempotencyKey: string;
       fencingToken: string | null;
-      /** stale: the highest token seen for the job at that moment. */
-      highestToken?: string;
     };
 
 /** What `GET /calls/summary` returns. */
@@ -72,12 +72,10 @@ export interface SinkSummary {
   calls: number;
   /** Requests answered as duplicates (not placed again). */
   duplicates: number;
-  /** Requests refused for a stale fencing token. */
-  stale: number;
   /** Calls placed per customer. */
   perCustomer: Record<string, number>;
-  /** Highest fencing token seen per job (decimal strings). */
-  highestToken: Record<string, string>;
+  /** Calls placed per fencing token (`none` for calls without one). */
+  perToken: Record<string, number>;
 }
 
 /** Events of {@link TelephonySink.events}: `record` with every {@link SinkRecord}. */
@@ -170,9 +168,7 @@ export async function startTelephonySink(
 
   const placed: PlacedCall[] = [];
   const byKey = new Map<string, PlacedCall>();
-  const highest = new Map<string, bigint>();
   let duplicates = 0;
-  let stale = 0;
 
   const apply = (r: SinkRecord): void => {
     if (r.outcome === 'placed') {
@@ -190,11 +186,7 @@ export async function startTelephonySink(
       placed.push(call);
       byKey.set(call.idempotencyKey, call);
     } else if (r.outcome === 'duplicate') duplicates++;
-    else stale++;
-    if (r.outcome !== 'stale' && r.fencingToken !== null) {
-      const token = BigInt(r.fencingToken);
-      if (token > (highest.get(r.job) ?? -1n)) highest.set(r.job, token);
-    }
+    // Journals of earlier versions may hold 'stale' lines: they placed nothing.
   };
 
   if (file !== undefined) {
@@ -250,34 +242,6 @@ export async function startTelephonySink(
     const fencingToken = tokenText ?? null;
     const at = new Date().toISOString();
 
-    // Downstream fencing: a run decided by a deposed leader must not act after its successor's.
-    const top = highest.get(job);
-    if (fencingToken !== null && top !== undefined && BigInt(fencingToken) < top) {
-      const r: SinkRecord = {
-        outcome: 'stale',
-        at,
-        customer,
-        fireId,
-        job,
-        idempotencyKey: key,
-        fencingToken,
-        highestToken: top.toString(),
-      };
-      record(r);
-      logger?.warn(
-        { customer, fireId, token: fencingToken, highest: top.toString() },
-        'call refused',
-      );
-      return [
-        409,
-        {
-          error: 'stale-token',
-          message: `fencing token ${fencingToken} is lower than ${top.toString()}, already seen for job ${job}`,
-          highestToken: top.toString(),
-        },
-      ];
-    }
-
     const earlier = byKey.get(key);
     if (earlier !== undefined) {
       record({
@@ -312,13 +276,12 @@ export async function startTelephonySink(
   const summary = (): SinkSummary => {
     const perCustomer: Record<string, number> = {};
     for (const c of placed) perCustomer[c.customer] = (perCustomer[c.customer] ?? 0) + 1;
-    return {
-      calls: placed.length,
-      duplicates,
-      stale,
-      perCustomer,
-      highestToken: Object.fromEntries([...highest].map(([job, t]) => [job, t.toString()])),
-    };
+    const perToken: Record<string, number> = {};
+    for (const c of placed) {
+      const t = c.fencingToken ?? 'none';
+      perToken[t] = (perToken[t] ?? 0) + 1;
+    }
+    return { calls: placed.length, duplicates, perCustomer, perToken };
   };
 
   const server = http.createServer((req, res) => {

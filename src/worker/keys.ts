@@ -5,8 +5,6 @@
  * (`{baton}`) so the multi-key scripts stay in one slot.
  */
 export interface RunKeys {
-  /** String: the highest fencing token seen for the job (decimal). */
-  token: string;
   /** Hash: counters of run outcomes (`completed`, `failed`, `stale`, `skipped`, `aborted`, ...). */
   counts: string;
   /** String with a TTL: `<scheduledAtMs> <fireId>` of the run holding the overlap lock. */
@@ -20,7 +18,6 @@ export interface RunKeys {
 export function runKeys(prefix: string, job: string): RunKeys {
   const base = `${prefix}:baton`;
   return {
-    token: `${base}:token:${job}`,
     counts: `${base}:counts:${job}`,
     active: `${base}:active:${job}`,
     history: `${base}:history:${job}`,
@@ -31,4 +28,9 @@ export function runKeys(prefix: string, job: string): RunKeys {
 /** Pub/sub channel carrying `{ job, fireId, by }`: abort the run `fireId` (overlap `replace`). */
 export function abortChannel(prefix: string): string {
   return `${prefix}:baton:abort`;
+}
+
+/** String with a TTL: set when a fire first starts, so a second copy of it is recognised. */
+export function startedKey(prefix: string, fireId: string): string {
+  return `${prefix}:baton:started:${fireId}`;
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { OverlapPolicy } from '../definitions/types.js';
-import { skipKeys } from '../dispatch/producer.js';
-import type { RunKeys } from './keys.js';
+import { FENCE_DIGITS, fenceKey, padDecimal, skipKeys } from '../dispatch/producer.js';
+import { startedKey, type RunKeys } from './keys.js';
 
 // Shared Lua: trims a job's history by age (score < cutoff) and count, at most 1000 at a time.
 const TRIM = `
@@ -21,19 +21,23 @@ end
 `;
 
 /**
- * Start of a run, atomically: fencing check, overlap lock, history record, counters.
+ * Start of a run, atomically: fencing check, duplicate check, overlap lock, history record,
+ * counters.
  *
- * KEYS: token, counts, active, history, records, skipcount
- * ARGV: token, fireId, overlap, lockTtlMs, scheduledAtMs, member, previousMember, recordJson,
- *       nowMs, nowIso, cutoffMs, retentionCount
- * Returns {'stale', highest} | {'skip', reason, activeFireId} | {'run', fireIdToAbort or ''}.
+ * KEYS: fence, counts, active, history, records, skipcount, started
+ * ARGV: padded token, fireId, overlap, lockTtlMs, scheduledAtMs, member, previousMember,
+ *       recordJson, nowMs, nowIso, cutoffMs, retentionCount, padded revision ('' if none),
+ *       firstStart ('1' when this BullMQ job was never started before), startedTtlMs
+ * Returns {'stale', newerToken, takeoverRevision} | {'skip', reason, activeFireId}
+ *       | {'run', fireIdToAbort or ''}.
  */
 const BEGIN = `${TRIM}
 local token, fireId, mode = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[9])
-local function lower(a, b)
-  if #a ~= #b then return #a < #b end
-  return a < b
+local function unpad(v)
+  local s = string.gsub(v, '^0+', '')
+  if s == '' then return '0' end
+  return s
 end
 local function finish(status, reason, err)
   local rec = cjson.decode(ARGV[8])
@@ -67,13 +71,35 @@ if ARGV[7] ~= '' then
   end
 end
 
-local highest = redis.call('GET', KEYS[1])
-if highest and lower(token, highest) then
-  finish('stale', 'stale-token', 'fencing token ' .. token .. ' is lower than ' .. highest ..
-    ', already seen for this job: the run was enqueued by a deposed leader')
-  return {'stale', highest}
+-- The fence: a leader with a newer token took over at etcd revision B; its predecessors were all
+-- deposed before B, so none of them can have committed anything at a revision after B. A run
+-- that claims so was not committed by a valid leader. Every other run was, and runs, whatever
+-- order runs start in (retries, re-runs and hand-backs included). Members are
+-- '<padded token>/<padded revision>', so the lexicographic range is the newer tokens.
+local revision = ARGV[13]
+if revision ~= '' then
+  local newer = redis.call('ZRANGEBYLEX', KEYS[1], '(' .. token .. '0', '+')
+  for _, m in ipairs(newer) do
+    local b = string.sub(m, ${FENCE_DIGITS} + 2)
+    if b < revision then
+      local newerToken = unpad(string.sub(m, 1, ${FENCE_DIGITS}))
+      finish('stale', 'stale-token', 'fencing token ' .. unpad(token) .. ' claims a commit at etcd revision ' ..
+        unpad(revision) .. ', after the leader with token ' .. newerToken .. ' took over at revision ' ..
+        unpad(b) .. ': no valid leader committed this run')
+      return {'stale', newerToken, unpad(b)}
+    end
+  end
 end
-if not highest or lower(highest, token) then redis.call('SET', KEYS[1], token) end
+
+-- A second copy of a fire that already started (its BullMQ job was added again after the first
+-- was removed, e.g. a partitioned publisher's write arriving late): the fire ran, so this is
+-- recorded and skipped. Retries and re-runs of the same BullMQ job are not first starts.
+if ARGV[14] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then
+  finish('skipped', 'duplicate', 'fire ' .. fireId .. ' already started (from an earlier copy of this run)')
+  redis.call('HINCRBY', KEYS[6], 'duplicate', 1)
+  redis.call('HINCRBY', KEYS[6], 'total', 1)
+  return {'skip', 'duplicate', fireId}
+end
 
 local abort = ''
 if mode ~= 'allow' then
@@ -101,6 +127,7 @@ if mode ~= 'allow' then
   redis.call('SET', KEYS[3], mine, 'PX', ARGV[4])
 end
 
+redis.call('SET', KEYS[7], ARGV[6], 'PX', ARGV[15])
 redis.call('ZADD', KEYS[4], now, ARGV[6])
 redis.call('HSET', KEYS[5], ARGV[6], ARGV[8])
 trim(KEYS[4], KEYS[5], ARGV[11], tonumber(ARGV[12]))
@@ -141,14 +168,21 @@ return 0
 
 export type BeginResult =
   | { kind: 'run'; abort: string | null }
-  | { kind: 'stale'; highest: string }
-  | { kind: 'skip'; reason: 'overlap' | 'superseded'; active: string };
+  /** Refused: the leader with `newerToken` took over at etcd revision `takeoverRevision`. */
+  | { kind: 'stale'; newerToken: string; takeoverRevision: string }
+  | { kind: 'skip'; reason: 'overlap' | 'superseded' | 'duplicate'; active: string };
 
 export interface BeginArgs {
   keys: RunKeys;
   prefix: string;
   job: string;
   token: string;
+  /** The etcd revision that committed the run, or null (runs of baton before 0.2). */
+  revision: string | null;
+  /** True when this BullMQ job never started before (not a retry, re-run or hand-back). */
+  firstStart: boolean;
+  /** How long the fire id stays marked as started (its dedupe window). */
+  startedTtlMs: number;
   fireId: string;
   overlap: OverlapPolicy;
   lockTtlMs: number;
@@ -178,7 +212,7 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 /** The worker's Lua scripts, defined on one connection (EVALSHA with EVAL fallback). */
 export class RunScripts {
   constructor(private readonly redis: Redis) {
-    redis.defineCommand('batonRunBegin', { numberOfKeys: 6, lua: BEGIN });
+    redis.defineCommand('batonRunBegin', { numberOfKeys: 7, lua: BEGIN });
     redis.defineCommand('batonRunEnd', { numberOfKeys: 4, lua: END });
     redis.defineCommand('batonRunRenew', { numberOfKeys: 1, lua: RENEW });
   }
@@ -192,13 +226,14 @@ export class RunScripts {
   async begin(a: BeginArgs): Promise<BeginResult> {
     const skip = skipKeys(a.prefix, a.job);
     const res = (await this.fn('batonRunBegin')(
-      a.keys.token,
+      fenceKey(a.prefix),
       a.keys.counts,
       a.keys.active,
       a.keys.history,
       a.keys.records,
       skip.counts,
-      a.token,
+      startedKey(a.prefix, a.fireId),
+      padDecimal(a.token),
       a.fireId,
       a.overlap,
       a.lockTtlMs,
@@ -210,11 +245,15 @@ export class RunScripts {
       new Date(a.nowMs).toISOString(),
       a.nowMs - a.retention.ageMs,
       Math.max(1, a.retention.count),
+      a.revision === null ? '' : padDecimal(a.revision),
+      a.firstStart ? '1' : '0',
+      Math.max(1, Math.round(a.startedTtlMs)),
     )) as string[];
     const [kind, x, y] = res;
-    if (kind === 'stale') return { kind, highest: x ?? '' };
+    if (kind === 'stale') return { kind, newerToken: x ?? '', takeoverRevision: y ?? '' };
     if (kind === 'skip') {
-      return { kind, reason: x === 'superseded' ? 'superseded' : 'overlap', active: y ?? '' };
+      const reason = x === 'superseded' || x === 'duplicate' ? x : 'overlap';
+      return { kind, reason, active: y ?? '' };
     }
     return { kind: 'run', abort: x ? x : null };
   }

@@ -14,6 +14,7 @@ import {
   type OverlapPolicy,
 } from '../definitions/index.js';
 import { publishEvent } from '../control/events.js';
+import { MAX_DEDUPE_WINDOW_MS } from '../dispatch/producer.js';
 import { createRedis } from '../dispatch/redis.js';
 import { BatonError, formatProblem, StaleTokenError } from '../errors.js';
 import type { RunData } from '../fire.js';
@@ -561,6 +562,10 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
       prefix: this.prefix,
       job: data.job,
       token: fencingToken,
+      revision: canonicalToken(data.revision),
+      // BullMQ counts every move to active (`ats`): 1 only on the first start of this job.
+      firstStart: start === 1 && job.attemptsMade === 0,
+      startedTtlMs: Math.min(retention.ageMs, MAX_DEDUPE_WINDOW_MS),
       fireId: data.fireId,
       overlap,
       lockTtlMs: this.lockMs,
@@ -585,9 +590,16 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
 
     if (begin.kind === 'stale') {
       const stale = new StaleTokenError(
-        `stale run ${data.fireId}: fencing token ${fencingToken} is lower than ${begin.highest}, already seen for job ${data.job}`,
+        `stale run ${data.fireId}: fencing token ${fencingToken} claims a commit at etcd revision ${data.revision ?? '?'}, after the leader with token ${begin.newerToken} took over at revision ${begin.takeoverRevision}: no valid leader committed it`,
       );
-      logger.warn({ highest: begin.highest, code: stale.code }, stale.message);
+      logger.warn(
+        {
+          newerToken: begin.newerToken,
+          takeoverRevision: begin.takeoverRevision,
+          code: stale.code,
+        },
+        stale.message,
+      );
       event({
         status: 'stale',
         reason: 'stale-token',
@@ -604,7 +616,9 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
         { reason: begin.reason, active: begin.active, overlap },
         begin.reason === 'overlap'
           ? `skipped: run ${begin.active} is still active (overlap: forbid)`
-          : `skipped: newer run ${begin.active} replaced it (overlap: replace)`,
+          : begin.reason === 'duplicate'
+            ? `skipped: fire ${data.fireId} already started from an earlier copy of this run`
+            : `skipped: newer run ${begin.active} replaced it (overlap: replace)`,
       );
       event({
         status: 'skipped',

@@ -27,7 +27,7 @@ function run(prefix: string, at: number, keep = { ageSeconds: 3600, count: 1 }):
     backoff: { type: 'fixed', delay: 1000 },
     keep,
   };
-  return { id: order.data.fireId, order, batch: 'b1' };
+  return { id: order.data.fireId, order, batch: 'b1', revision: '1' };
 }
 
 it('publishing an outbox entry again adds nothing, even after retention removed the finished job', async () => {
@@ -61,7 +61,7 @@ it('a publisher that died between claiming and adding does not lose the run', as
     const e = run(prefix, 1_700_000_002_000);
     await redis.set(firedKey(prefix, e.id), 'pending', 'PX', 60_000);
     await d.publish([e]);
-    expect((await q.getJob(e.id))?.data).toEqual((e.order as RunOrder).data);
+    expect((await q.getJob(e.id))?.data).toEqual({ ...(e.order as RunOrder).data, revision: '1' });
     expect(await redis.get(firedKey(prefix, e.id))).toBe('done');
   } finally {
     await q.close();
@@ -129,7 +129,12 @@ it('skip records are stored and counted once, however often they are published',
       fencingToken: '7',
       leader: 'r1',
     };
-    const entry: OutboxEntry = { id: 'tick@skip-paused-1000-5000', order: record, batch: 'b1' };
+    const entry: OutboxEntry = {
+      id: 'tick@skip-paused-1000-5000',
+      order: record,
+      batch: 'b1',
+      revision: '1',
+    };
     await d.publish([entry]);
     await d.publish([JSON.parse(JSON.stringify(entry)) as OutboxEntry]);
     const k = skipKeys(prefix, 'tick');

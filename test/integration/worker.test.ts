@@ -89,11 +89,13 @@ async function world(name: string, definitions: Record<string, string>) {
     at: number,
     token: string,
     order: Partial<Omit<RunOrder, 'kind' | 'data'>> = {},
+    revision = '1',
   ): OutboxEntry {
     const fireId = `${job}@${at}`;
     return {
       id: fireId,
       batch: 'test',
+      revision,
       order: {
         kind: 'run',
         queue: 'baton',
@@ -152,6 +154,8 @@ async function world(name: string, definitions: Record<string, string>) {
     prefix,
     jobsDir,
     events,
+    dispatcher,
+    queue,
     worker,
     run,
     publish,
@@ -218,53 +222,126 @@ function gatedHandler(name: string, options: { stubborn?: boolean } = {}) {
 const T0 = Date.UTC(2024, 0, 1, 9, 0, 0);
 
 describe('baton worker (real Redis, real BullMQ)', () => {
-  it('refuses a run with a stale fencing token without retry; a newer token afterwards runs', async () => {
+  it('fence: runs every run a valid leader committed, in any order; refuses only a run committed after a newer leader took over', async () => {
     const w = await world('stale', {
       'fenced.yaml': 'name: fenced\nschedule: "* * * * *"\nretries: 3\n',
     });
     const h = gatedHandler('fenced');
     await w.worker({ handlers: [h.handler] });
     const retries = { attempts: 3, backoff: { type: 'fixed' as const, delay: 50 } };
+    // Leader 9 committed up to revision 99 and was deposed; leader 10 took over at revision 100.
+    await w.dispatcher.recordTakeover('9', '50');
+    await w.dispatcher.recordTakeover('10', '100');
 
-    const first = w.run('fenced', T0, '10', retries);
-    h.release(first.id);
-    await w.publish(first);
-    await w.event((e) => e.fireId === first.id && e.status === 'completed', 'token 10 runs');
+    const newer = w.run('fenced', T0 + 60_000, '10', retries, '150');
+    h.release(newer.id);
+    await w.publish(newer);
+    await w.event((e) => e.fireId === newer.id && e.status === 'completed', 'token 10 runs');
 
-    // A deposed leader's run (lower token) arrives after the new leader's.
-    const stale = w.run('fenced', T0 + 60_000, '9', retries);
-    await w.publish(stale);
-    const refused = await w.event((e) => e.fireId === stale.id, 'stale run decided');
+    // Leader 9's run, committed (revision 90) before 10 took over, starts after 10's: it runs
+    // (the rule "refuse a token lower than the highest seen" dropped exactly this).
+    const older = w.run('fenced', T0, '9', retries, '90');
+    h.release(older.id);
+    await w.publish(older);
+    await w.event((e) => e.fireId === older.id && e.status === 'completed', 'token 9 runs');
+    expect(h.starts.find((s) => s.fireId === older.id)?.token).toBe('9');
+
+    // A run of token 9 claiming a commit at revision 120, after 10 took over at 100: no valid
+    // leader committed it. Refused, not retried, recorded.
+    const forged = w.run('fenced', T0 + 120_000, '9', retries, '120');
+    await w.publish(forged);
+    const refused = await w.event((e) => e.fireId === forged.id, 'forged run decided');
     expect(refused.status).toBe('stale');
     expect(refused.willRetry).toBe(false);
     const bull = await waitFor(
       async () => {
-        const b = await w.bullJob(stale.id);
+        const b = await w.bullJob(forged.id);
         return b.state === 'failed' ? b : undefined;
       },
-      { description: 'stale BullMQ job failed' },
+      { description: 'refused BullMQ job failed' },
     );
     expect(bull.job.attemptsMade).toBe(1); // failed once, not retried despite attempts: 3
-    expect(bull.job.failedReason).toMatch(/fencing token 9 is lower than 10/);
-    expect(h.starts.map((s) => s.fireId)).not.toContain(stale.id);
+    expect(bull.job.failedReason).toMatch(
+      /token 9 claims a commit at etcd revision 120, after the leader with token 10 took over at revision 100/,
+    );
+    expect(h.starts.map((s) => s.fireId)).not.toContain(forged.id);
 
-    // The token check compares as big integers (beyond 2^53, and 10 > 9 although "10" < "9").
-    const newer = w.run('fenced', T0 + 120_000, '9007199254740993', retries);
-    h.release(newer.id);
-    await w.publish(newer);
-    await w.event((e) => e.fireId === newer.id && e.status === 'completed', 'newer token runs');
-    expect(h.starts.find((s) => s.fireId === newer.id)?.token).toBe('9007199254740993');
-    const justBelow = w.run('fenced', T0 + 180_000, '9007199254740992', retries);
-    await w.publish(justBelow);
-    expect((await w.event((e) => e.fireId === justBelow.id, 'just below')).status).toBe('stale');
+    // Tokens and revisions compare as big integers (beyond 2^53; "10" > "9").
+    await w.dispatcher.recordTakeover('9007199254740993', '9007199254740993');
+    const below = w.run('fenced', T0 + 180_000, '9007199254740992', retries, '9007199254740992');
+    h.release(below.id);
+    await w.publish(below);
+    await w.event((e) => e.fireId === below.id && e.status === 'completed', 'committed before');
+    const after = w.run('fenced', T0 + 240_000, '9007199254740992', retries, '9007199254740994');
+    await w.publish(after);
+    expect((await w.event((e) => e.fireId === after.id, 'committed after')).status).toBe('stale');
 
     const hist = await w.history('fenced');
-    const staleRecord = w.runs(hist, stale.id)[0]!;
+    const staleRecord = w.runs(hist, forged.id)[0]!;
     expect(staleRecord).toMatchObject({ status: 'stale', token: '9', attempt: 1 });
-    expect(staleRecord.error).toMatch(/lower than 10/);
-    expect(w.runs(hist, first.id)[0]).toMatchObject({ status: 'completed', token: '10' });
+    expect(w.runs(hist, older.id)[0]).toMatchObject({ status: 'completed', token: '9' });
     expect(hist.counts.stale).toBe(2);
-    expect(hist.counts.completed).toBe(2);
+    expect(hist.counts.completed).toBe(3);
+  });
+
+  it("fence: the retry of an older leader's run runs after a newer leader's run started", async () => {
+    const w = await world('retry-older', {
+      'flaky.yaml': 'name: flaky\nschedule: "* * * * *"\n',
+    });
+    let calls = 0;
+    const executed: string[] = [];
+    const flaky = defineHandler('flaky', async (ctx) => {
+      executed.push(`${ctx.fireId}#${ctx.attempt}`);
+      if (ctx.fireId.endsWith(`@${T0}`) && ++calls === 1) throw new Error('first attempt fails');
+      return null;
+    });
+    await w.worker({ handlers: [flaky] });
+    await w.dispatcher.recordTakeover('5', '200');
+    const retries = { attempts: 2, backoff: { type: 'fixed' as const, delay: 500 } };
+    const older = w.run('flaky', T0, '3', retries, '150');
+    await w.publish(older);
+    await w.event((e) => e.fireId === older.id && e.status === 'failed', 'first attempt fails');
+    // While the retry waits, the new leader's run starts and completes.
+    const newer = w.run('flaky', T0 + 60_000, '5', retries, '250');
+    await w.publish(newer);
+    await w.event((e) => e.fireId === newer.id && e.status === 'completed', 'newer runs');
+    await w.event((e) => e.fireId === older.id && e.status === 'completed', 'retry runs');
+    expect(executed.filter((x) => x.startsWith(older.id))).toEqual([
+      `${older.id}#1`,
+      `${older.id}#2`,
+    ]);
+  });
+
+  it('a second copy of a fire that already started is skipped as a duplicate, not run again', async () => {
+    const w = await world('dup', {
+      'once.yaml': 'name: once\nschedule: "* * * * *"\n',
+    });
+    const executed: string[] = [];
+    const once = defineHandler('once', async (ctx) => {
+      executed.push(ctx.fireId);
+      return null;
+    });
+    await w.worker({ handlers: [once] });
+    const first = w.run('once', T0, '4', {}, '40');
+    await w.publish(first);
+    await w.event((e) => e.fireId === first.id && e.status === 'completed', 'first copy runs');
+    // The finished job is gone (retention) and a late publisher adds the same fire again, past
+    // the publisher's own marker (as a write held up by a partition would).
+    await waitFor(
+      async () => ((await w.bullJob(first.id)).state === 'completed' ? true : undefined),
+      {
+        description: 'first copy completed in BullMQ',
+      },
+    );
+    expect(await w.queue.remove(first.id)).toBe(1);
+    await w.redis.del(`${w.prefix}:baton:fired:${first.id}`);
+    await w.publish(first);
+    const second = await w.event(
+      (e) => e.fireId === first.id && e.status === 'skipped',
+      'second copy decided',
+    );
+    expect(second.reason).toBe('duplicate');
+    expect(executed).toEqual([first.id]);
   });
 
   it('timeout aborts the signal and fails the attempt; retries follow attempts and backoff', async () => {
@@ -546,7 +623,7 @@ describe('baton worker (real Redis, real BullMQ)', () => {
       fencingToken: '4',
       leader: 'test-leader',
     };
-    await w.publish({ id: 'bounded@skip', batch: 'test', order: skip });
+    await w.publish({ id: 'bounded@skip', batch: 'test', revision: '1', order: skip });
     const withSkip = await w.history('bounded');
     expect(withSkip.entries.find((e) => e.kind === 'skip')).toMatchObject({
       kind: 'skip',

@@ -21,6 +21,7 @@ describe('stepDownCause', () => {
       ],
       ['intent watch failed: 14 UNAVAILABLE; starting over', 'watch_failed'],
       ['watch on own election key failed: stream ended; starting over', 'watch_failed'],
+      ['redis unreachable for 2113 ms while r2 reaches it; starting over', 'redis_unreachable'],
       ['14 UNAVAILABLE: No connection established; starting over', 'etcd_error'],
     ];
     for (const [reason, cause] of cases) expect(stepDownCause(reason), reason).toBe(cause);

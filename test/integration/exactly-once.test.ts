@@ -1,0 +1,302 @@
+import { cp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { ControlContext } from '../../src/control/context.js';
+import { listMembers } from '../../src/coordination/members.js';
+import type { RunOrder } from '../../src/fire.js';
+import { readHistory } from '../../src/worker/history.js';
+import { testNamespace } from '../helpers/namespace.js';
+import { makeTempDir, spawnManaged, type ManagedProcess } from '../helpers/process.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/proxy.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import {
+  BATON_BIN,
+  batonEnv,
+  control,
+  jobsFolder,
+  startReplica,
+  waitForLeader,
+  type ReplicaProcess,
+  type StackOptions,
+} from '../helpers/replicas.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The exactly-once promise where users feel it: what handlers actually executed, counted per fire
+ * id from a file the handler appends to, against every fire a leader committed (its log line
+ * 'fire committed'), through a fail-over during a worker outage, a Redis crash that loses
+ * acknowledged writes, and a leader cut off from Redis alone.
+ */
+
+const HANDLERS = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../fixtures/handlers/executions.mjs',
+);
+const TICK = `name: tick
+schedule: "* * * * * *"
+handler: record
+catchUp: all
+catchUpLimit: 1000
+`;
+
+let replicas: ReplicaProcess[] = [];
+let workers: ManagedProcess[] = [];
+let contexts: ControlContext[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') {
+    for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(60)}`);
+    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(40)}`);
+  }
+  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
+  for (const c of contexts) c.close();
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  replicas = [];
+  workers = [];
+  contexts = [];
+});
+
+async function stack(name: string, redisUrl = inject('redisUrl')) {
+  const opts: StackOptions = {
+    etcd: [inject('etcdEndpoint')],
+    redisUrl,
+    namespace: testNamespace(name),
+    jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
+    leaseTtl: 2,
+  };
+  const ctx = control(opts);
+  contexts.push(ctx);
+  const executions = path.join(await makeTempDir('baton-exec-'), 'executions.jsonl');
+  return { opts, ctx, executions };
+}
+
+async function startReplicas(opts: StackOptions, ...ids: string[]): Promise<ReplicaProcess[]> {
+  const started = await Promise.all(ids.map((id) => startReplica(opts, id)));
+  replicas.push(...started);
+  return started;
+}
+
+function startWorker(opts: StackOptions, executions: string, id: string): ManagedProcess {
+  const w = spawnManaged({
+    name: `worker ${id}`,
+    command: process.execPath,
+    args: [BATON_BIN, 'worker', '--id', id, '--handlers', HANDLERS, '--no-examples'],
+    logFile: `${executions}.${id}.log`,
+    env: { ...batonEnv(opts), BATON_TEST_EXECUTIONS: executions },
+  });
+  workers.push(w);
+  return w;
+}
+
+interface Execution {
+  fireId: string;
+  token: string;
+  pid: number;
+}
+
+async function executed(file: string): Promise<Execution[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Execution);
+}
+
+/** Every fire any replica logged as committed: fire id -> scheduled instant. */
+async function committed(procs: ReplicaProcess[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of procs) {
+    const text = await readFile(r.proc.logFile, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line.includes('"fire committed"')) continue;
+      const rec = JSON.parse(line) as { fireId: string };
+      out.set(rec.fireId, Number(rec.fireId.slice(rec.fireId.lastIndexOf('@') + 1)));
+    }
+  }
+  return out;
+}
+
+/** Fires committed by the replica `r` (from its own log) with an instant after `after`. */
+async function committedBy(r: ReplicaProcess, after: number): Promise<number> {
+  return [...(await committed([r])).values()].filter((at) => at > after).length;
+}
+
+/**
+ * Waits until every fire committed with an instant up to `through` has executed, then checks
+ * that each executed exactly once (except `mayRepeat`), and that the committed instants have no
+ * gap (catchUp: all).
+ */
+async function expectEachCommittedFireExecutedOnce(
+  executions: string,
+  through: number,
+  mayRepeat: (fireId: string, runs: Execution[]) => boolean = () => false,
+) {
+  const fires = await waitFor(
+    async () => {
+      const c = await committed(replicas);
+      const due = [...c].filter(([, at]) => at <= through);
+      const ran = new Set((await executed(executions)).map((e) => e.fireId));
+      return due.length > 0 && due.every(([id]) => ran.has(id)) ? due : undefined;
+    },
+    { timeoutMs: 45_000, intervalMs: 200, description: 'every committed fire executed' },
+  );
+  const runs = await executed(executions);
+  const byFire = new Map<string, Execution[]>();
+  for (const e of runs) byFire.set(e.fireId, [...(byFire.get(e.fireId) ?? []), e]);
+  const twice = fires
+    .map(([id]) => [id, byFire.get(id) ?? []] as const)
+    .filter(([id, list]) => list.length > 1 && !mayRepeat(id, list))
+    .map(([id, list]) => `${id} x${list.length}`);
+  expect(twice).toEqual([]);
+  const instants = fires.map(([, at]) => at).sort((a, b) => a - b);
+  const missing: number[] = [];
+  for (let t = instants[0]!; t <= instants[instants.length - 1]!; t += 1000)
+    if (!instants.includes(t)) missing.push(t);
+  expect(missing).toEqual([]);
+  return { fires, runs };
+}
+
+async function staleCount(opts: StackOptions): Promise<number> {
+  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const h = await readHistory(redis, opts.namespace, 'tick', { limit: 1 });
+    return h.counts.stale ?? 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('exactly once under faults (real etcd, Redis, replicas and workers)', () => {
+  it('a fail-over during a worker outage: every run the old leader committed still runs, once', async () => {
+    const { opts, ctx, executions } = await stack('failover-outage');
+    await startReplicas(opts, 'r1', 'r2', 'r3');
+    const first = await waitForLeader(ctx);
+    const worker = startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+      description: 'the worker runs fires',
+    });
+    await worker.kill9();
+    const downAt = Date.now();
+    const oldLeader = replicas.find((r) => r.id === first.leader)!;
+    // The old leader commits and enqueues runs nobody takes yet.
+    await waitFor(async () => ((await committedBy(oldLeader, downAt)) >= 4 ? true : undefined), {
+      description: 'the old leader commits 4 fires while no worker runs',
+    });
+    await oldLeader.kill9();
+    const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
+    const newLeader = replicas.find((r) => r.id === second.leader)!;
+    await waitFor(async () => ((await committedBy(newLeader, downAt)) >= 2 ? true : undefined), {
+      description: 'the new leader catches up and commits',
+    });
+    // The new leader's catch-up runs are waiting with delay 0, the old leader's were delayed:
+    // the restarted worker sees the newer token first.
+    startWorker(opts, executions, 'w2');
+    const through = Date.now();
+    const { fires, runs } = await expectEachCommittedFireExecutedOnce(
+      executions,
+      through,
+      // Only a run the killed worker had started may run twice (at-least-once).
+      (_id, list) => list.some((e) => e.pid === worker.pid),
+    );
+    const oldTokenFires = fires.filter(([id]) =>
+      runs.some((e) => e.fireId === id && e.token === first.token),
+    );
+    expect(oldTokenFires.length).toBeGreaterThanOrEqual(4);
+    expect(await staleCount(opts)).toBe(0);
+  });
+
+  it('Redis crashes and comes back without writes it had acknowledged: every committed fire runs', async () => {
+    const own: RedisServer = await startRedis({
+      extraArgs: ['--appendfsync', 'everysec'],
+    });
+    cleanups.push(async () => own.stopAll());
+    const { opts, ctx, executions } = await stack('redis-loses-writes', own.url);
+    await startReplicas(opts, 'r1');
+    await waitForLeader(ctx);
+    const worker = startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+      description: 'the worker runs fires',
+    });
+    // No worker from here on, so nothing executes before the crash: whatever Redis forgets must
+    // come back from the leader's outbox.
+    await worker.kill9();
+    // The state Redis will come back with: its AOF as of now.
+    const backup = await makeTempDir('baton-aof-');
+    await cp(path.join(own.dir, 'appendonlydir'), path.join(backup, 'appendonlydir'), {
+      recursive: true,
+    });
+    const savedAt = Date.now();
+    const probe = new Redis(own.url, { maxRetriesPerRequest: 1 });
+    // Fires published after the copy: in Redis, acknowledged, soon to be forgotten.
+    await waitFor(
+      async () => {
+        const ids = await probe.zrange(`${opts.namespace}:baton:delayed`, '0', '-1');
+        const waiting = await probe.lrange(`${opts.namespace}:baton:wait`, '0', '-1');
+        return [...ids, ...waiting].some((id) => Number(id.split('@')[1]) > savedAt + 1000)
+          ? true
+          : undefined;
+      },
+      { intervalMs: 20, description: 'a fire published after the copy' },
+    );
+    probe.disconnect();
+    await own.kill9();
+    const aofDir = path.join(own.dir, 'appendonlydir');
+    await rm(aofDir, { recursive: true, force: true });
+    await cp(path.join(backup, 'appendonlydir'), aofDir, { recursive: true });
+    await own.restart();
+    startWorker(opts, executions, 'w2');
+    const through = Date.now();
+    await expectEachCommittedFireExecutedOnce(executions, through, (_id, list) =>
+      list.some((e) => e.pid === worker.pid),
+    );
+    // Once Redis has them on disk, they leave the outbox: none is kept for good.
+    await waitFor(
+      async () => {
+        const res = await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).strings();
+        const kept = Object.values(res).flatMap((v) => JSON.parse(v) as RunOrder[]);
+        return kept.every((o) => Date.parse(o.data.scheduledAt) > through) ? true : undefined;
+      },
+      { description: 'the outbox keeps no order of the crash' },
+    );
+  });
+
+  it('a leader cut off from Redis alone hands leadership to a replica that reaches it', async () => {
+    const redisUrl = inject('redisUrl');
+    const redisPort = Number(new URL(redisUrl).port);
+    const { opts, ctx, executions } = await stack('redis-partition');
+    const proxies = new Map<string, TcpProxy>();
+    for (const id of ['r1', 'r2', 'r3']) {
+      const p = await startTcpProxy({ port: redisPort });
+      proxies.set(id, p);
+      cleanups.push(() => p.close());
+      replicas.push(await startReplica({ ...opts, redisUrl: `redis://127.0.0.1:${p.port}` }, id));
+    }
+    const first = await waitForLeader(ctx);
+    startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+      description: 'the worker runs fires',
+    });
+    // Packets to Redis vanish for the leader only; etcd still sees it alive.
+    proxies.get(first.leader!)!.cut('blackhole');
+    await waitFor(
+      async () => {
+        const m = (await listMembers(ctx.etcd, ctx.keys)).find((x) => x.id === first.leader);
+        return m && !m.redisReady ? true : undefined;
+      },
+      { timeoutMs: 20_000, description: 'the cut-off leader reports redisReady: false' },
+    );
+    const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 30_000);
+    expect(second.leader).not.toBe(first.leader);
+    // It stepped down for Redis, not for etcd (its lease stayed valid throughout).
+    const oldLeader = replicas.find((r) => r.id === first.leader)!;
+    expect(await readFile(oldLeader.proc.logFile, 'utf8')).toContain(
+      'redis unreachable from this leader for a lease TTL while a follower reaches it',
+    );
+    proxies.get(first.leader!)!.restore();
+    await expectEachCommittedFireExecutedOnce(executions, Date.now());
+    expect(await staleCount(opts)).toBe(0);
+  });
+});
