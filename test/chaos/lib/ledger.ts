@@ -141,6 +141,8 @@ export interface JobSummary {
   expected: number;
   executed: number;
   skippedRecorded: number;
+  /** Neither executed nor skipped, but still in the outbox when the run ended (see unpublishedAtEnd). */
+  notCounted: number;
   lost: number;
   /** Longest run of consecutive instants neither executed nor recorded as skipped. */
   longestGapInstants: number;
@@ -307,6 +309,7 @@ export function analyzeLedger(input: LedgerInput): LedgerVerdict {
       for (const at of expected) committed.set(`${job.name}@${at}`, { job: job.name, instant: at });
     }
     let executed = 0;
+    let notCounted = 0;
     let skipped = 0;
     let lost = 0;
     let streak = 0;
@@ -316,11 +319,14 @@ export function analyzeLedger(input: LedgerInput): LedgerVerdict {
     const endOfRun = new Set(input.unpublishedAtEnd ?? []);
     for (const at of expected) {
       const fireId = `${job.name}@${at}`;
-      if (endOfRun.has(fireId)) continue;
       const ran = (execByFire.get(fireId)?.length ?? 0) > 0;
       const hist = historyByFire.get(fireId) ?? [];
       const skip =
         covered(input.skipRecords, job.name, at) || hist.some((h) => h.status === 'skipped');
+      if (endOfRun.has(fireId) && !ran && !skip) {
+        notCounted++;
+        continue;
+      }
       if (ran) executed++;
       else if (skip) skipped++;
       if (ran || skip) {
@@ -371,6 +377,7 @@ export function analyzeLedger(input: LedgerInput): LedgerVerdict {
       expected: expected.length,
       executed,
       skippedRecorded: skipped,
+      notCounted,
       lost,
       longestGapInstants: longest,
       longestGapFrom: longestFrom,

@@ -147,6 +147,12 @@ describe('chaos ledger analysis', () => {
   it('counts an instant up to the final watermark as committed even if no replica logged it', () => {
     const v = analyzeLedger(input(clean(), { watermarks: { tick: at(6) } }));
     expect(v.losses.map((l) => l.fireId)).toEqual([`tick@${at(6)}`]);
+    // Unless it was still in the outbox when the run ended: no replica was left to publish it.
+    const end = analyzeLedger(
+      input(clean(), { watermarks: { tick: at(6) }, unpublishedAtEnd: [`tick@${at(6)}`] }),
+    );
+    expect(end.violations).toEqual([]);
+    expect(end.jobs[0]!.notCounted).toBe(1);
   });
 
   it('accepts a recorded skip, and flags a skip the leader logged but Redis does not hold', () => {
