@@ -74,7 +74,7 @@ export interface FaultRecord {
   target: string;
   injectedAt: number;
   healedAt: number | null;
-  /** First execution of a `tick` instant scheduled after the injection (work flows again). */
+  /** First execution of a `tick` instant scheduled ≥ 1 s after the injection (work flows again). */
   recoveredAt: number | null;
   recoveryMs: number | null;
   notes: string[];
@@ -372,7 +372,9 @@ export async function runFault(planned: PlannedFault, f: FaultContext): Promise<
       intervalMs: 100,
       description: 'tick running again after the fault',
     });
-    rec.recoveredAt = f.tail.firstTickAfter(rec.injectedAt);
+    // An instant at least 1 s after the injection: the leader decides (and publishes) 250 ms
+    // ahead, so earlier instants may already be in Redis before the fault.
+    rec.recoveredAt = f.tail.firstTickAfter(rec.injectedAt + 1_000);
     rec.recoveryMs = rec.recoveredAt === null ? null : rec.recoveredAt - rec.injectedAt;
   } catch {
     rec.notes.push(`tick did not run again within ${f.recoveryTimeoutMs} ms of the heal`);

@@ -446,7 +446,7 @@ export function summaryMarkdown(r: ChaosReport): string {
     '',
     '## Faults and recovery',
     '',
-    'Recovery: from the injection until `tick` (every second) executes an instant scheduled after it.',
+    'Recovery: from the injection until `tick` (every second) executes an instant scheduled at least 1 s after it (so about 1 s when a fault changes nothing).',
     '',
     '| kind | count | median recovery | max recovery | not recovered |',
     '| --- | --- | --- | --- | --- |',
