@@ -16,6 +16,11 @@ import { waitFor } from '../../helpers/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const LEDGER_HANDLERS = path.join(ROOT, 'test/fixtures/handlers/ledger.mjs');
+/**
+ * The `baton` CLI the stack runs: this checkout's build, or `BATON_CHAOS_BIN` (another build's
+ * `dist/src/bin/baton.js`, e.g. an older commit's, to show what the suite finds there).
+ */
+export const CHAOS_BIN = process.env.BATON_CHAOS_BIN || BATON_BIN;
 
 /** The chaos suite's jobs: file name -> YAML. All run the fixture `ledger` handler. */
 export const CHAOS_JOBS: Record<string, string> = {
@@ -174,7 +179,7 @@ export class ChaosReplica {
     this.proc = spawnManaged({
       name: `replica ${this.id}`,
       command: process.execPath,
-      args: [BATON_BIN, 'scheduler', '--id', this.id],
+      args: [CHAOS_BIN, 'scheduler', '--id', this.id],
       logFile: this.logFile,
       env: {
         ...this.env,
@@ -251,7 +256,7 @@ export class ChaosWorker {
       command: process.execPath,
       // prettier-ignore
       args: [
-        BATON_BIN, 'worker', '--id', this.id, '--no-examples', '--handlers', LEDGER_HANDLERS,
+        CHAOS_BIN, 'worker', '--id', this.id, '--no-examples', '--handlers', LEDGER_HANDLERS,
         // A killed worker's runs are handed out again within seconds, not the default 30 s.
         '--lock-duration', '5s', '--stalled-interval', '2s', '--grace', '5s',
       ],
