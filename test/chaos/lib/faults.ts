@@ -366,7 +366,7 @@ export async function runFault(planned: PlannedFault, f: FaultContext): Promise<
   await healAll(f);
   rec.healedAt ??= Date.now();
   try {
-    const healed = rec.healedAt;
+    const healed = Math.max(rec.healedAt, rec.injectedAt + 1_000);
     await waitFor(() => f.tail.firstTickAfter(healed) ?? undefined, {
       timeoutMs: f.recoveryTimeoutMs,
       intervalMs: 100,
