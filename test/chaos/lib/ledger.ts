@@ -256,9 +256,13 @@ function explain(
     (c) => c >= last.startedAt && c <= next.startedAt && c - lastWrite <= input.fsyncWindowMs,
   );
   if (crash !== undefined) {
+    const why =
+      crash >= lastWrite
+        ? `${crash - lastWrite} ms after the first execution's last ledger write (inside the ${input.fsyncWindowMs} ms fsync window): the AOF can have lost the run's start or completion`
+        : `while the first execution was still running (it ended ${lastWrite - crash} ms later): its completion could not reach Redis`;
     return {
       cause: 'redis-crash',
-      detail: `Redis was killed (-9) at ${iso(crash)}, ${crash - lastWrite} ms after the first execution's last write (inside the ${input.fsyncWindowMs} ms fsync window): the AOF lost the run's completion; ran again at ${iso(next.startedAt)}`,
+      detail: `Redis was killed (-9) at ${iso(crash)}, ${why}; ran again at ${iso(next.startedAt)}`,
     };
   }
   return {
