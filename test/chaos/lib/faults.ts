@@ -79,6 +79,8 @@ export interface FaultRecord {
   recoveryMs: number | null;
   notes: string[];
   error?: string;
+  /** A liveness bound this fault broke (besides recovery), e.g. no hand-over when cut off from Redis. */
+  liveness?: string;
 }
 
 /** Incrementally reads the ledger while the run goes on. */
@@ -260,11 +262,12 @@ const INJECT: Record<FaultKind, Inject> = {
     // Long enough for a fail-over bounded by 2 x TTL (issue 8, section 3) to happen.
     await sleep(between(f.rnd, 3 * ttlMs, 4 * ttlMs));
     const now = await f.stack.leaderNow();
-    rec.notes.push(
-      now === l.id
-        ? `the cut-off replica still led after ${Date.now() - rec.injectedAt} ms`
-        : `leadership moved to ${now ?? 'nobody'} during the cut`,
-    );
+    if (now === l.id) {
+      rec.liveness = `the replica cut off from Redis still led after ${Date.now() - rec.injectedAt} ms (more than 2 x TTL) while the others reach Redis`;
+      rec.notes.push(rec.liveness);
+    } else {
+      rec.notes.push(`leadership moved to ${now ?? 'nobody'} during the cut`);
+    }
     l.restoreRedis();
     rec.healedAt = Date.now();
   },

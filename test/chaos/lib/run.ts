@@ -68,7 +68,10 @@ export interface ChaosReport {
   leaderChanges: number;
   /** Replicas and workers that crashed (exited without being told to); restarted by the harness. */
   crashes: UnexpectedExit[];
-  /** Faults after which work did not flow again within the recovery timeout. */
+  /**
+   * Faults after which work did not flow again within the recovery timeout, or that broke another
+   * liveness bound (a leader cut off from Redis that did not hand over).
+   */
   notRecovered: string[];
   notes: string[];
   verdict: LedgerVerdict;
@@ -380,12 +383,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     fsyncWindowMs: 0,
   });
   const finalVerdict = verdict ?? { ...emptyVerdict, violations: ['the run did not complete'] };
-  const notRecovered = records
-    .filter((r) => r.recoveryMs === null)
-    .map(
-      (r) =>
-        `fault ${r.seq} ${r.kind} on ${r.target}: tick did not run again within ${f.recoveryTimeoutMs / 1000} s of the heal`,
-    );
+  const notRecovered = [
+    ...records
+      .filter((r) => r.recoveryMs === null)
+      .map(
+        (r) =>
+          `fault ${r.seq} ${r.kind} on ${r.target}: tick did not run again within ${f.recoveryTimeoutMs / 1000} s of the heal`,
+      ),
+    ...records
+      .filter((r) => r.liveness)
+      .map((r) => `fault ${r.seq} ${r.kind} on ${r.target}: ${r.liveness}`),
+  ];
   const report: ChaosReport = {
     seed: options.seed,
     command,
@@ -441,7 +449,7 @@ export function summaryMarkdown(r: ChaosReport): string {
     `| refusals (stale) recorded | ${v.refusals} |`,
     `| longest window without a commit | ${s(v.longestCommitGapMs)} |`,
     `| leader changes | ${r.leaderChanges} |`,
-    `| faults not recovered in time | ${r.notRecovered.length} |`,
+    `| faults not recovered in time (or no hand-over) | ${r.notRecovered.length} |`,
     `| replica/worker crashes | ${r.crashes.length} |`,
     '',
     '## Faults and recovery',
@@ -482,7 +490,7 @@ export function summaryMarkdown(r: ChaosReport): string {
     lines.push('');
   }
   if (r.notRecovered.length > 0) {
-    lines.push('## Not recovered', '', ...r.notRecovered.map((n) => `- ${n}`), '');
+    lines.push('## Not recovered in time', '', ...r.notRecovered.map((n) => `- ${n}`), '');
   }
   if (r.crashes.length > 0) {
     lines.push('## Crashes', '');
