@@ -58,7 +58,8 @@ interface DurationCursor {
 /**
  * The Prometheus metrics of one replica (prom-client, own registry).
  *
- * - From this process: `baton_leader`, `baton_replica_state`, `baton_elections_total`, and, while
+ * - From this process: `baton_leader`, `baton_replica_state`, `baton_redis_ready`,
+ *   `baton_elections_total`, and, while
  *   it leads, `baton_fires_total` (except `skipped_overlap`) and `baton_fire_lag_seconds`.
  * - From Redis at scrape time, for the jobs this replica has loaded (cluster-wide values, the
  *   same on every replica): `baton_runs_total` and `baton_stale_token_rejections_total` from the
@@ -103,6 +104,15 @@ export class Metrics {
       collect() {
         for (const state of STATES)
           this.set({ replica: replica.id, state }, replica.state === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'baton_redis_ready',
+      help: '1 while this replica reaches Redis (its last ping or publish succeeded), else 0',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        this.set({ replica: replica.id }, replica.redisIsReady ? 1 : 0);
       },
     });
     this.elections = new Counter({

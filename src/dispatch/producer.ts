@@ -192,7 +192,11 @@ export class Dispatcher {
   }
 
   /** Publishes every entry or throws; on throw some may be published (retry the whole batch). */
-  async publish(entries: OutboxEntry[], now = Date.now()): Promise<void> {
+  /**
+   * `clock` is the schedule's clock (the leader's, which tests and demos may offset); it is read
+   * at the moment each `addBulk` is built, never earlier.
+   */
+  async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
     const runs = new Map<string, RunOrder[]>();
     const skips: { entry: OutboxEntry; record: SkipRecord }[] = [];
     for (const e of entries) {
@@ -206,7 +210,7 @@ export class Dispatcher {
       }
     }
     const work: Promise<unknown>[] = [];
-    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, now));
+    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clock));
     if (skips.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const { entry, record } of skips) this.recordSkip(pipeline, entry.id, record);
@@ -226,7 +230,8 @@ export class Dispatcher {
    * and `done` after it: `done` is never added again; `pending` (a publisher died mid-way) is
    * added only if the job is not in Redis.
    */
-  private async addRuns(queue: string, orders: RunOrder[], now: number): Promise<void> {
+  private async addRuns(queue: string, orders: RunOrder[], clock: () => number): Promise<void> {
+    const now = clock();
     const claim = this.redis.pipeline();
     for (const o of orders) {
       const at = Date.parse(o.data.scheduledAt);
@@ -265,13 +270,19 @@ export class Dispatcher {
       return result === 1;
     });
     if (toAdd.length === 0) return;
+    // A run is due at exactly its availableAt: BullMQ makes a delayed job due at timestamp + delay,
+    // so both are fixed here, after the claim round trip, on one reading of each clock (Redis and
+    // BullMQ's workers use the real clock; the schedule may run on an offset one).
+    const realNow = Date.now();
+    const scheduleNow = clock === Date.now ? realNow : clock();
     await this.queue(queue).addBulk(
       toAdd.map((o) => ({
         name: o.data.job,
         data: o.data,
         opts: {
           jobId: o.data.fireId,
-          delay: Math.max(0, o.availableAt - now),
+          timestamp: realNow,
+          delay: Math.max(0, o.availableAt - scheduleNow),
           attempts: o.attempts,
           backoff: o.backoff,
           removeOnComplete: { age: o.keep.ageSeconds, count: o.keep.count },

@@ -806,11 +806,12 @@ export class FireLoop {
               const runId = await this.deps.dispatcher.serverRunId();
               this.deps.session.assertValid();
               if (signal.aborted) break;
-              const now = this.now();
               // Slices in flight together: Node encodes one while Redis runs another.
               const slices: Promise<void>[] = [];
               for (let i = 0; i < batch.length; i += PUBLISH_SLICE)
-                slices.push(this.deps.dispatcher.publish(batch.slice(i, i + PUBLISH_SLICE), now));
+                slices.push(
+                  this.deps.dispatcher.publish(batch.slice(i, i + PUBLISH_SLICE), this.now),
+                );
               const failed = (await Promise.allSettled(slices)).find(
                 (r) => r.status === 'rejected',
               );

@@ -30,7 +30,10 @@ export function abortChannel(prefix: string): string {
   return `${prefix}:baton:abort`;
 }
 
-/** String with a TTL: set when a fire first starts, so a second copy of it is recognised. */
+/**
+ * String with a TTL: the creation timestamp of the BullMQ copy of a fire that started it, so a
+ * second copy of the same fire (added again after the first was removed) is recognised.
+ */
 export function startedKey(prefix: string, fireId: string): string {
   return `${prefix}:baton:started:${fireId}`;
 }

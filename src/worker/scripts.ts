@@ -27,7 +27,7 @@ end
  * KEYS: fence, counts, active, history, records, skipcount, started
  * ARGV: padded token, fireId, overlap, lockTtlMs, scheduledAtMs, member, previousMember,
  *       recordJson, nowMs, nowIso, cutoffMs, retentionCount, padded revision ('' if none),
- *       firstStart ('1' when this BullMQ job was never started before), startedTtlMs
+ *       copy (identifies this BullMQ copy of the fire: its creation timestamp), startedTtlMs
  * Returns {'stale', newerToken, takeoverRevision} | {'skip', reason, activeFireId}
  *       | {'run', fireIdToAbort or ''}.
  */
@@ -93,8 +93,9 @@ end
 
 -- A second copy of a fire that already started (its BullMQ job was added again after the first
 -- was removed, e.g. a partitioned publisher's write arriving late): the fire ran, so this is
--- recorded and skipped. Retries and re-runs of the same BullMQ job are not first starts.
-if ARGV[14] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then
+-- recorded and skipped. Retries, re-runs and hand-backs are starts of the same copy.
+local startedCopy = redis.call('GET', KEYS[7])
+if startedCopy and startedCopy ~= ARGV[14] then
   finish('skipped', 'duplicate', 'fire ' .. fireId .. ' already started (from an earlier copy of this run)')
   redis.call('HINCRBY', KEYS[6], 'duplicate', 1)
   redis.call('HINCRBY', KEYS[6], 'total', 1)
@@ -127,7 +128,7 @@ if mode ~= 'allow' then
   redis.call('SET', KEYS[3], mine, 'PX', ARGV[4])
 end
 
-redis.call('SET', KEYS[7], ARGV[6], 'PX', ARGV[15])
+redis.call('SET', KEYS[7], ARGV[14], 'PX', ARGV[15])
 redis.call('ZADD', KEYS[4], now, ARGV[6])
 redis.call('HSET', KEYS[5], ARGV[6], ARGV[8])
 trim(KEYS[4], KEYS[5], ARGV[11], tonumber(ARGV[12]))
@@ -179,8 +180,11 @@ export interface BeginArgs {
   token: string;
   /** The etcd revision that committed the run, or null (runs of baton before 0.2). */
   revision: string | null;
-  /** True when this BullMQ job never started before (not a retry, re-run or hand-back). */
-  firstStart: boolean;
+  /**
+   * Identifies this BullMQ copy of the fire (its creation timestamp): retries, re-runs after a
+   * crash, hand-backs and `job.retry()` keep it; a copy added again after removal does not.
+   */
+  copy: string;
   /** How long the fire id stays marked as started (its dedupe window). */
   startedTtlMs: number;
   fireId: string;
@@ -246,7 +250,7 @@ export class RunScripts {
       a.nowMs - a.retention.ageMs,
       Math.max(1, a.retention.count),
       a.revision === null ? '' : padDecimal(a.revision),
-      a.firstStart ? '1' : '0',
+      a.copy,
       Math.max(1, Math.round(a.startedTtlMs)),
     )) as string[];
     const [kind, x, y] = res;

@@ -563,8 +563,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
       job: data.job,
       token: fencingToken,
       revision: canonicalToken(data.revision),
-      // BullMQ counts every move to active (`ats`): 1 only on the first start of this job.
-      firstStart: start === 1 && job.attemptsMade === 0,
+      copy: String(job.timestamp),
       startedTtlMs: Math.min(retention.ageMs, MAX_DEDUPE_WINDOW_MS),
       fireId: data.fireId,
       overlap,

@@ -2,6 +2,17 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { getStatus } from '../../src/control/status.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
+import {
+  compareExecutions,
+  EXACTLY_ONCE,
+  executionsFile,
+  outboxFireIds,
+  queueIdle,
+  readExecutions,
+  recordLedger,
+  startExecutionWorker,
+} from '../helpers/executions.js';
+import type { ManagedProcess } from '../helpers/process.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { freePorts } from '../helpers/ports.js';
 import {
@@ -16,20 +27,23 @@ import {
 } from '../helpers/replicas.js';
 import { waitFor } from '../helpers/wait.js';
 
+// Both run the fixture handler that records each execution.
 const JOBS = {
-  'all.yaml': 'name: tick-all\nschedule: "* * * * * *"\ncatchUp: all\ncatchUpLimit: 100\n',
-  'latest.yaml': 'name: tick-latest\nschedule: "* * * * * *"\ncatchUp: latest\n',
+  'all.yaml':
+    'name: tick-all\nschedule: "* * * * * *"\ncatchUp: all\ncatchUpLimit: 100\nhandler: append\n',
+  'latest.yaml': 'name: tick-latest\nschedule: "* * * * * *"\ncatchUp: latest\nhandler: append\n',
 };
 
 let cluster: EtcdCluster;
 let replicas: ReplicaProcess[] = [];
+let worker: ManagedProcess | undefined;
 
 beforeAll(async () => {
   cluster = await startEtcdCluster({ size: 3 });
 });
 
 afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.kill9()));
+  await Promise.all([...replicas, ...(worker ? [worker] : [])].map((p) => p.kill9()));
   await cluster?.stopAll();
 });
 
@@ -46,7 +60,10 @@ it('a 3-member etcd cluster: losing one member keeps firing; losing quorum stops
     leaseTtl: 2,
   };
   const ctx = control(opts);
+  const ledger = await recordLedger(ctx.etcd, ctx.keys);
   try {
+    const file = await executionsFile();
+    worker = await startExecutionWorker(opts, 'w1', file);
     const ports = await freePorts(2);
     replicas = await Promise.all([
       startReplica(opts, 'r1', ports[0]),
@@ -101,13 +118,6 @@ it('a 3-member etcd cluster: losing one member keeps firing; losing quorum stops
       },
     );
 
-    // catchUp: all — every second of the whole run was enqueued exactly once.
-    const all = await instants(opts, 'tick-all');
-    const missing = [];
-    for (let t = all[0]!; t <= all[all.length - 1]!; t += 1000)
-      if (!all.includes(t)) missing.push(new Date(t).toISOString());
-    expect(missing).toEqual([]);
-
     // catchUp: latest — one run for the outage, every other missed instant recorded as skipped.
     const latest = await instants(opts, 'tick-latest');
     const gaps = latest
@@ -125,7 +135,29 @@ it('a 3-member etcd cluster: losing one member keeps firing; losing quorum stops
     }
     const status = await getStatus(ctx);
     expect(status.members.map((m) => m.id).sort()).toEqual(['r1', 'r2']);
+
+    // catchUp: all — every second of the whole run executed exactly once (and so did every run
+    // of tick-latest): stop deciding, let the worker finish what reached Redis, and compare the
+    // executions with what the leaders committed.
+    await Promise.all(replicas.map((r) => r.kill9()));
+    await ledger.sync(ctx.etcd);
+    const pending = await outboxFireIds(ctx.etcd, ctx.keys);
+    await waitFor(() => queueIdle(opts.redisUrl, opts.namespace), {
+      timeoutMs: 20_000,
+      description: 'every run in Redis finished',
+    });
+    const executions = await readExecutions(file);
+    expect(compareExecutions(ledger.runs, executions, pending)).toEqual(EXACTLY_ONCE);
+    const all = executions
+      .filter((e) => e.job === 'tick-all')
+      .map((e) => e.scheduledAt)
+      .sort((a, b) => a - b);
+    const missing = [];
+    for (let t = all[0]!; t <= all[all.length - 1]!; t += 1000)
+      if (!all.includes(t)) missing.push(new Date(t).toISOString());
+    expect(missing).toEqual([]);
   } finally {
+    await ledger.close();
     ctx.close();
   }
 });

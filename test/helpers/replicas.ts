@@ -155,7 +155,9 @@ export async function queuedRuns(
 
 /**
  * Scheduled instants (epoch ms) of the scheduled (not manual) runs of `job`, ascending, and the
- * runs. Throws if an instant appears twice: that would be a double fire.
+ * runs. Throws if an instant appears twice (only possible if run ids stopped being fire ids).
+ * It cannot see a fire executed twice: BullMQ keeps one job per id, so a second publish of a
+ * fire leaves no trace here. To check "once", count executions (`executions.ts`).
  */
 export async function scheduledRuns(opts: StackOptions, job: string) {
   const runs = (await queuedRuns(opts.redisUrl, opts.namespace)).filter(

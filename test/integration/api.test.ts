@@ -644,6 +644,10 @@ describe('HTTP API of the scheduler replicas', () => {
       expect(state.map((s) => s.labels.state).sort()).toEqual(['follower', 'leader', 'unknown']);
       expect(sum(state)).toBe(1);
       expect(samples(text, 'baton_elections_total')[0]?.labels.replica).toBe(id);
+      // Every replica reaches the shared Redis.
+      expect(samples(text, 'baton_redis_ready').filter((s) => s.labels.replica === id)).toEqual([
+        expect.objectContaining({ value: 1 }),
+      ]);
       for (const family of [
         'baton_fires_total',
         'baton_step_downs_total',

@@ -144,3 +144,25 @@ it('skip records are stored and counted once, however often they are published',
     await d.close();
   }
 });
+
+it('a run is due in Redis exactly at its instant, however long the publish took to get there', async () => {
+  const prefix = testNamespace('due');
+  const d = new Dispatcher(redis, prefix);
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const at = Math.ceil(Date.now() / 1000) * 1000 + 30_000;
+    await d.publish([run(prefix, at)]);
+    const job = (await q.getJob(`tick@${at}`))!;
+    // BullMQ makes a delayed job due at timestamp + delay (its score in the delayed set).
+    expect(job.timestamp + job.delay).toBe(at);
+    // A schedule clock one minute ahead (BATON_CLOCK_OFFSET_MS): due a minute earlier in real time.
+    const ahead = () => Date.now() + 60_000;
+    const at2 = Math.ceil(ahead() / 1000) * 1000 + 30_000;
+    await d.publish([run(prefix, at2)], ahead);
+    const job2 = (await q.getJob(`tick@${at2}`))!;
+    expect(Math.abs(job2.timestamp + job2.delay - (at2 - 60_000))).toBeLessThanOrEqual(1);
+  } finally {
+    await q.close();
+    await d.close();
+  }
+});

@@ -9,6 +9,7 @@ import { stepDownCause } from '../../src/scheduler/replica.js';
 import { getStatus } from '../../src/control/status.js';
 import { Intents } from '../../src/coordination/intents.js';
 import { testNamespace } from '../helpers/namespace.js';
+import { startRedis } from '../helpers/redis.js';
 import {
   BATON_BIN,
   batonEnv,
@@ -21,6 +22,20 @@ import {
   type ReplicaProcess,
   type StackOptions,
 } from '../helpers/replicas.js';
+import {
+  compareExecutions,
+  EXACTLY_ONCE,
+  executionsFile,
+  outboxFireIds,
+  queueIdle,
+  readExecutions,
+  recordLedger,
+  startExecutionWorker,
+  type CommittedRun,
+  withdrawnFireIds,
+  type LedgerRecording,
+} from '../helpers/executions.js';
+import type { ManagedProcess } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -31,16 +46,25 @@ catchUp: all
 catchUpLimit: 100
 `;
 
+/** The same job, run by the fixture handler that records each execution. */
+const EVERY_SECOND_COUNTED = `${EVERY_SECOND}handler: append\n`;
+
 let replicas: ReplicaProcess[] = [];
+let workers: ManagedProcess[] = [];
+let recordings: LedgerRecording[] = [];
 let contexts: ControlContext[] = [];
 
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail') {
     for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(60)}`);
+    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(60)}`);
   }
-  await Promise.all(replicas.map((r) => r.kill9()));
+  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
+  await Promise.all(recordings.map((r) => r.close()));
   for (const c of contexts) c.close();
   replicas = [];
+  workers = [];
+  recordings = [];
   contexts = [];
 });
 
@@ -63,10 +87,44 @@ async function start(opts: StackOptions, ...ids: string[]): Promise<ReplicaProce
   return started;
 }
 
+/**
+ * What the test counts: an etcd watch recording every commit of the namespace (from before any
+ * replica starts) and a real `baton worker` whose handler appends a line per execution.
+ */
+async function counted(opts: StackOptions, ctx: ControlContext) {
+  const ledger = await recordLedger(ctx.etcd, ctx.keys);
+  recordings.push(ledger);
+  const file = await executionsFile();
+  workers.push(await startExecutionWorker(opts, 'w1', file));
+  return { ledger, file, executions: () => readExecutions(file) };
+}
+
+/**
+ * Ends a test's fire flow and returns what happened: kills every replica (nothing is decided
+ * after), waits until the worker has finished every run that reached Redis, and returns the
+ * committed runs (all of the ledger recording), the fire ids still in the outbox (committed, never
+ * handed to Redis) and the executions.
+ */
+async function settle(
+  opts: StackOptions,
+  ctx: ControlContext,
+  c: Awaited<ReturnType<typeof counted>>,
+) {
+  await Promise.all(replicas.map((r) => r.kill9()));
+  await c.ledger.sync(ctx.etcd);
+  const pending = await outboxFireIds(ctx.etcd, ctx.keys);
+  await waitFor(() => queueIdle(opts.redisUrl, opts.namespace), {
+    timeoutMs: 20_000,
+    description: 'every run in Redis finished',
+  });
+  const executions = await c.executions();
+  return { committed: c.ledger.runs, pending, executions };
+}
+
 /** Scheduled instants (epoch ms) of the runs of `job`, ascending; fails on a duplicate instant. */
 const instants = scheduledRuns;
 
-/** Every second between the first and last instant is present exactly once. */
+/** Every second between the first and last instant is present, once (no gap, no repeat). */
 function expectContiguousSeconds(at: number[]) {
   expect(at.length).toBeGreaterThan(1);
   const first = at[0]!;
@@ -100,40 +158,41 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     }
   });
 
-  it('kill -9 of the leader: another leads within the TTL and every second is enqueued exactly once', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'kill9');
-    const [a, b, c] = await start(opts, 'r1', 'r2', 'r3');
+  it('kill -9 of the leader: another leads within the TTL and every second executes exactly once', async () => {
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'kill9');
+    const c = await counted(opts, ctx);
+    const [a, b, r3] = await start(opts, 'r1', 'r2', 'r3');
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await instants(opts, 'tick')).at.length >= 3, {
+    await waitFor(async () => (await c.executions()).length >= 3, {
       timeoutMs: 10_000,
-      description: 'first fires',
+      description: 'first executions',
     });
-    const leader = [a, b, c].find((r) => r!.id === first.leader)!;
+    const leader = [a, b, r3].find((r) => r!.id === first.leader)!;
     await leader.kill9();
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 2000 + 3000);
     expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
     await waitFor(
-      async () =>
-        (await instants(opts, 'tick')).runs.filter((r) => r.data.fencingToken === second.token)
-          .length >= 3,
-      { timeoutMs: 10_000, description: 'fires from the new leader' },
+      async () => (await c.executions()).filter((e) => e.token === second.token).length >= 3,
+      { timeoutMs: 10_000, description: 'executions of runs from the new leader' },
     );
-    const { at, runs } = await instants(opts, 'tick');
-    expectContiguousSeconds(at);
-    const tokens = new Set(runs.map((r) => r.data.fencingToken));
-    expect(tokens).toEqual(new Set([first.token, second.token]));
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    // catchUp: all — the ledger holds every second of the run, and each left the outbox and ran.
+    expectContiguousSeconds(committed.map((r) => r.scheduledAt).sort((x, y) => x - y));
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
+    expect(new Set(committed.map((r) => r.token))).toEqual(new Set([first.token, second.token]));
   });
 
   it('SIGSTOP past the TTL: the old leader steps down on waking and publishes nothing it did not commit', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'sigstop');
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigstop');
+    const c = await counted(opts, ctx);
     const [a, b] = await start(opts, 'r1', 'r2');
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
-      description: 'first fires',
+    await waitFor(async () => (await c.executions()).length >= 2, {
+      description: 'first executions',
     });
     const old = [a, b].find((r) => r!.id === first.leader)!;
     old.sigstop();
-    const stoppedAt = Date.now();
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader && s.leader !== null);
     await waitFor(
       async () =>
@@ -152,14 +211,25 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       },
       { timeoutMs: 15_000, description: 'old leader back as follower' },
     );
+    // Once it is a follower again, nothing it committed is still to come: the highest watermark
+    // it wrote under its token bounds every instant it decided (the look-ahead that decided them
+    // early stretches with load, so no constant after the stop would).
+    await c.ledger.sync(ctx.etcd);
+    const bound = c.ledger.highestWatermark('tick', first.token!);
+    expect(bound).toBeDefined();
+    const committedByOld = new Set(
+      c.ledger.runs.filter((r) => r.token === first.token).map((r) => r.fireId),
+    );
     const { at, runs } = await instants(opts, 'tick');
     expectContiguousSeconds(at);
-    // Every run carrying the old token is for an instant before it was stopped (it had committed
-    // those); nothing decided later carries the stale token.
-    // (Decided up to the 250 ms default look-ahead before their instant.)
+    // Every run in Redis carrying the old token is one it committed, for an instant up to its
+    // last watermark; nothing decided later carries the stale token.
     const stale = runs.filter((r) => r.data.fencingToken === first.token);
-    for (const r of stale)
-      expect(Date.parse(r.data.scheduledAt)).toBeLessThanOrEqual(stoppedAt + 250);
+    expect(stale.length).toBeGreaterThan(0);
+    expect(stale.filter((r) => !committedByOld.has(r.id)).map((r) => r.id)).toEqual([]);
+    expect(stale.filter((r) => Date.parse(r.data.scheduledAt) > bound!).map((r) => r.id)).toEqual(
+      [],
+    );
     expect(runs.some((r) => r.data.fencingToken === second.token)).toBe(true);
     // Its step-down names the lease (its deadline passed while stopped) or its deleted key, not
     // an etcd error: what baton_step_downs_total{cause} counts.
@@ -170,10 +240,15 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       .map((l) => (JSON.parse(l) as { reason: string }).reason);
     expect(stepDown).toHaveLength(1);
     expect(['lease_expired', 'key_deleted']).toContain(stepDownCause(stepDown[0]!));
+    // And every committed fire executed once, before and after the fail-over.
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
   it('SIGTERM hands over at once, and a replica restarted with the same id rejoins', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'sigterm');
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigterm');
+    const c = await counted(opts, ctx);
     const [a, b] = await start(opts, 'r1', 'r2');
     const first = await waitForLeader(ctx, (s) => s.members.length === 2);
     const leader = [a, b].find((r) => r!.id === first.leader)!;
@@ -192,12 +267,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
           .length >= 2,
       { description: 'fires from the new leader' },
     );
-    const { at } = await instants(opts, 'tick');
-    expectContiguousSeconds(at);
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
-  it('pause skips and records fires, resume does not replay, trigger enqueues once with a manual id', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'intents');
+  it('pause skips and records fires, resume does not replay, trigger runs once with a manual id', async () => {
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'intents');
+    const c = await counted(opts, ctx);
     await start(opts, 'r1');
     const s = await waitForLeader(ctx);
     await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
@@ -252,6 +329,21 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       async () => (await new Intents(ctx.etcd, ctx.keys).readTriggers()).triggers.length === 0,
       { description: 'trigger consumed' },
     );
+    // Executed once, like every committed fire, except those the pause withdrew from Redis
+    // before a worker took them (recorded as skipped instead).
+    await waitFor(async () => (await c.executions()).some((e) => e.fireId === fireId), {
+      description: 'manual run executed',
+    });
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const withdrawn = await withdrawnFireIds(
+      opts.redisUrl,
+      opts.namespace,
+      committed.map((r) => r.fireId),
+    );
+    expect(compareExecutions(committed, executions, new Set([...pending, ...withdrawn]))).toEqual(
+      EXACTLY_ONCE,
+    );
+    expect(executions.filter((e) => e.manual).map((e) => e.fireId)).toEqual([fireId]);
   });
 
   it('a pause withdraws a run already decided for a later instant, inside the look-ahead', async () => {
@@ -340,54 +432,143 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     expect(s.leader).toBe('r1');
   });
 
-  it('300 jobs due at the same instant: committed in chunked txns, each instant enqueued once per job', async () => {
+  it('300 jobs due at the same instant: committed in chunked txns, each instant executed once per job', async () => {
     const many = Array.from(
       { length: 300 },
-      (_, i) => `  - name: job-${i}\n    schedule: "* * * * * *"\n    catchUp: all\n`,
+      (_, i) =>
+        `  - name: job-${i}\n    schedule: "* * * * * *"\n    catchUp: all\n    handler: append\n`,
     ).join('');
     const { opts, ctx } = await stack({ 'many.yaml': `jobs:\n${many}` }, 'many');
+    const ledger = await recordLedger(ctx.etcd, ctx.keys);
+    recordings.push(ledger);
+    const file = await executionsFile();
+    workers.push(await startExecutionWorker(opts, 'w1', file, ['--concurrency', '50']));
+    const c = { ledger, file, executions: () => readExecutions(file) };
     await start(opts, 'r1');
     await waitForLeader(ctx);
-    await waitFor(async () => (await queuedRuns(opts.redisUrl, opts.namespace)).length >= 300 * 3, {
-      timeoutMs: 20_000,
-      description: 'three rounds of 300 fires',
+    await waitFor(async () => (await c.executions()).length >= 300 * 3, {
+      timeoutMs: 30_000,
+      description: 'three rounds of 300 executions',
     });
-    const runs = await queuedRuns(opts.redisUrl, opts.namespace);
-    const byJob = new Map<string, number[]>();
-    for (const r of runs)
-      byJob.set(r.data.job, [...(byJob.get(r.data.job) ?? []), Date.parse(r.data.scheduledAt)]);
-    expect(byJob.size).toBe(300);
-    // Every job fired at the same instants: one decision per instant covered all 300 jobs.
-    const perInstant = new Map<number, number>();
-    for (const at of byJob.values())
-      for (const t of at) perInstant.set(t, (perInstant.get(t) ?? 0) + 1);
-    const complete = [...perInstant.values()].filter((n) => n === 300).length;
-    expect(complete).toBeGreaterThanOrEqual(2);
+    const { committed, pending, executions } = await settle(opts, ctx, c);
+    expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+    expect(new Set(executions.map((e) => e.job)).size).toBe(300);
+    // Every job ran at the same instants: one decision per instant covered all 300 jobs, in
+    // several txns (etcd refuses more than 128 operations in one).
+    const perInstant = new Map<number, CommittedRun[]>();
+    for (const r of committed)
+      perInstant.set(r.scheduledAt, [...(perInstant.get(r.scheduledAt) ?? []), r]);
+    const complete = [...perInstant.values()].filter((rs) => rs.length === 300);
+    expect(complete.length).toBeGreaterThanOrEqual(2);
+    for (const rs of complete) expect(new Set(rs.map((r) => r.batch)).size).toBeGreaterThan(1);
+    const ranAt = new Map<number, number>();
+    for (const e of executions) ranAt.set(e.scheduledAt, (ranAt.get(e.scheduledAt) ?? 0) + 1);
+    expect([...ranAt.values()].filter((n) => n === 300).length).toBeGreaterThanOrEqual(2);
   });
 
-  it('Redis down: fires wait in the etcd outbox and are enqueued once when it returns', async () => {
-    const { startRedis } = await import('../helpers/redis.js');
+  it('a new leader republishes the outbox of a leader killed while Redis was down: every instant executes once', async () => {
     const own = await startRedis();
     try {
-      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'redis-down');
+      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'outbox-takeover');
       opts.redisUrl = own.url;
-      await start(opts, 'r1');
-      await waitForLeader(ctx);
-      await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
-        description: 'fires',
+      const c = await counted(opts, ctx);
+      await start(opts, 'r1', 'r2');
+      const first = await waitForLeader(ctx, (s) => s.members.length === 2);
+      await waitFor(async () => (await c.executions()).length >= 2, {
+        description: 'first executions',
       });
-      await own.stop();
+
+      // Redis crashes: the leader goes on committing, into the outbox only.
+      await own.kill9();
+      const batches = async () =>
+        (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).keys()).map((k) =>
+          k.slice(ctx.keys.outboxPrefix.length),
+        );
+      const tokenOf = (batch: string) => batch.slice(0, batch.lastIndexOf('-'));
       await waitFor(
-        async () => (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).count()) >= 3,
-        { description: 'outbox growing' },
+        async () => (await batches()).filter((b) => tokenOf(b) === first.token).length >= 3,
+        { description: "three of the leader's batches waiting in the outbox" },
       );
+      // It dies with them: only another leader can deliver them.
+      await replicas.find((r) => r.id === first.leader)!.kill9();
+      const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
+      expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
+      await c.ledger.sync(ctx.etcd);
+      const orphanedBatches = new Set((await batches()).filter((b) => tokenOf(b) === first.token));
+      expect(orphanedBatches.size).toBeGreaterThanOrEqual(3);
+      const orphaned = c.ledger.runs.filter((r) => orphanedBatches.has(r.batch));
+      expect(orphaned.length).toBeGreaterThanOrEqual(3);
+
+      // Redis comes back on the same data: every batch waiting then is delivered and removed.
+      const waiting = await batches();
       await own.restart();
       await waitFor(
-        async () => (await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).count()) === 0,
-        { timeoutMs: 15_000, description: 'outbox drained' },
+        async () => {
+          const now = new Set(await batches());
+          return waiting.every((b) => !now.has(b));
+        },
+        { timeoutMs: 20_000, description: 'the outbox batches of the outage acknowledged' },
       );
-      const { at } = await instants(opts, 'tick');
-      expectContiguousSeconds(at);
+      await waitFor(
+        async () => {
+          const ran = new Set((await c.executions()).map((e) => e.fireId));
+          return orphaned.every((r) => ran.has(r.fireId));
+        },
+        { timeoutMs: 20_000, description: "the dead leader's committed runs executed" },
+      );
+      await waitFor(
+        async () => {
+          const fresh = (await c.executions()).filter(
+            (e) =>
+              e.token === second.token &&
+              e.scheduledAt > Math.max(...orphaned.map((r) => r.scheduledAt)),
+          );
+          return fresh.length >= 2;
+        },
+        { description: "the new leader's own runs executing after the outage" },
+      );
+
+      const { committed, pending, executions } = await settle(opts, ctx, c);
+      expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+      expect(orphaned.filter((r) => pending.has(r.fireId))).toEqual([]);
+      // catchUp: all — no second of the outage lost, none run twice.
+      expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
+    } finally {
+      await own.stopAll();
+    }
+  });
+
+  it('Redis down: fires wait in the etcd outbox and execute once when it returns', async () => {
+    const own = await startRedis();
+    try {
+      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'redis-down');
+      opts.redisUrl = own.url;
+      const c = await counted(opts, ctx);
+      await start(opts, 'r1');
+      await waitForLeader(ctx);
+      await waitFor(async () => (await c.executions()).length >= 2, {
+        description: 'first executions',
+      });
+      await own.stop();
+      const batches = () => ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).keys();
+      await waitFor(async () => (await batches()).length >= 3, { description: 'outbox growing' });
+      const waiting = await batches();
+      const restartedAt = Date.now();
+      await own.restart();
+      await waitFor(
+        async () => {
+          const now = new Set(await batches());
+          return waiting.every((b) => !now.has(b));
+        },
+        { timeoutMs: 15_000, description: 'the outbox of the outage drained' },
+      );
+      await waitFor(
+        async () => (await c.executions()).filter((e) => e.at > restartedAt).length >= 5,
+        { description: 'executions after Redis returned' },
+      );
+      const { committed, pending, executions } = await settle(opts, ctx, c);
+      expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
+      expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
     } finally {
       await own.stopAll();
     }
