@@ -20,8 +20,17 @@ if [ "$(id -u)" != 0 ]; then
   fi
 fi
 echo "baton: installing ${need[*]} from Debian (apt-get)…" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# The packages may start system services on their default ports; baton never uses those.
-"${sudo[@]}" pkill -x redis-server 2>/dev/null || true
-"${sudo[@]}" pkill -x etcd 2>/dev/null || true
+# The packages would start system services (etcd on 2379, Redis on 6379) that baton never uses.
+# Keep them from starting instead of stopping them afterwards (which would also stop servers the
+# user runs): while installing, a policy-rc.d that denies every start, which invoke-rc.d and
+# deb-systemd-invoke obey. Only when none is there already; removed afterwards.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# baton scripts/ensure-system.sh: no service starts while installing\nexit 101\n' |
+    "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=120 update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=120 install -y -qq \
+  --no-install-recommends "${need[@]}" >/dev/null

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): installs what is missing, then runs the checks
-# fast to slow: format + lint, types, import cycles, unit tests, integration tests.
+# fast to slow: lockfile, format + lint, types, import cycles, unit tests, integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# package-lock.json must satisfy `npm ci` (complete for every platform, in sync with
+# package.json, no dependency whose engines exclude this Node): a dry run, under a second.
+echo "== lockfile"; npm ci --dry-run --engine-strict --no-audit --no-fund --loglevel=error >/dev/null
 # The browser test (test/browser/) drives Debian's headless Chromium.
 BATON_NEED_CHROMIUM=1 bash scripts/ensure-system.sh
 bash scripts/ensure-node-deps.sh

@@ -7,8 +7,12 @@ import { InvalidPayloadError, durationMs } from './common.js';
 
 /** `payload` of the `appointment-dialer` job. */
 export interface AppointmentDialerPayload {
-  /** Base URL of the telephony API; calls are POSTed to `<telephonyUrl>/calls`. */
-  telephonyUrl: string;
+  /**
+   * Base URL of the telephony API; calls are POSTed to `<telephonyUrl>/calls`. Where a deployment
+   * decides it, leave it out: the worker's `BATON_TELEPHONY_URL` is used, else
+   * {@link DEFAULT_TELEPHONY_URL}.
+   */
+  telephonyUrl?: string;
   /** JSON array of {@link Appointment}; relative paths are resolved from the worker's cwd. */
   appointmentsFile: string;
   /** Zone whose local date of the fire selects the day's appointments. @defaultValue 'America/New_York' */
@@ -45,11 +49,13 @@ export interface AppointmentDialerResult {
 }
 
 const DEFAULT_ZONE = 'America/New_York';
+/** The telephony sink's default address (`baton telephony-sink`). */
+export const DEFAULT_TELEPHONY_URL = 'http://127.0.0.1:4010';
 const DEFAULT_MESSAGE =
   'Hello {name}, this is a reminder of your appointment today ({date}) at {times}.';
 
 const payloadSchema = z.object({
-  telephonyUrl: z.url({ protocol: /^https?$/ }),
+  telephonyUrl: z.url({ protocol: /^https?$/ }).optional(),
   appointmentsFile: z.string().min(1),
   timezone: z.string().min(1).optional(),
   message: z.string().min(1).optional(),
@@ -122,13 +128,21 @@ export async function runAppointmentDialer(
   const parsed = payloadSchema.safeParse(ctx.payload);
   if (!parsed.success) throw new InvalidPayloadError(ctx.job, describe(parsed.error));
   const payload = parsed.data;
+  const telephonyUrl =
+    payload.telephonyUrl ?? (process.env.BATON_TELEPHONY_URL || DEFAULT_TELEPHONY_URL);
+  if (!z.url({ protocol: /^https?$/ }).safeParse(telephonyUrl).success) {
+    throw new InvalidPayloadError(
+      ctx.job,
+      `BATON_TELEPHONY_URL must be an http(s) URL, got "${telephonyUrl}"`,
+    );
+  }
   const zone = payload.timezone ?? DEFAULT_ZONE;
   const local = DateTime.fromJSDate(ctx.scheduledAt, { zone });
   if (!local.isValid) throw new InvalidPayloadError(ctx.job, `unknown timezone "${zone}"`);
   const date = local.toISODate() as string;
   const timeoutMs = durationMs(ctx.job, payload.requestTimeout ?? '10s', 'requestTimeout');
   const template = payload.message ?? DEFAULT_MESSAGE;
-  const endpoint = `${payload.telephonyUrl.replace(/\/+$/, '')}/calls`;
+  const endpoint = `${telephonyUrl.replace(/\/+$/, '')}/calls`;
 
   const customers = await appointmentsOn(payload.appointmentsFile, date);
   ctx.logger.info({ date, customers: customers.length }, 'dialing the day’s appointments');

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodError } from 'zod';
-import { BatonError } from '../errors.js';
+import { AuthError, BatonError } from '../errors.js';
 
 /** The body of every error answer: `{ error: { code, message } }`. */
 export interface ErrorBody {
@@ -54,13 +54,16 @@ const CLIENT_CODES: Record<number, string> = {
 
 /**
  * Every error answers JSON `{ error: { code, message } }`: HttpError as given, baton errors by
- * code (unknown job 404, etcd/Redis unreachable 503), fastify's client errors (bad JSON, body
+ * code (unknown job 404, etcd/Redis unreachable or
+ * refusing the replica's credentials 503), fastify's client errors (bad JSON, body
  * too large) by status, anything else 500 `INTERNAL` with the details only in the log.
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.statusCode, err.code, err.message);
     if (err instanceof BatonError) {
+      // The replica's own credentials were refused by etcd or Redis: not the caller's fault.
+      if (err instanceof AuthError) return sendError(reply, 503, err.code, err.message);
       if (err.code === 'UNKNOWN_JOB') return sendError(reply, 404, err.code, err.message);
       if (err.code === 'USAGE') return sendError(reply, 400, 'BAD_REQUEST', err.message);
       if (err.retryable) return sendError(reply, 503, err.code, err.message);

@@ -1,18 +1,17 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplicaState } from '../coordination/members.js';
-import { skipKeys } from '../dispatch/producer.js';
 import type { Logger } from '../log.js';
+import type { RedisKeys } from '../redis-keys.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
-import { stepDownCause, type Replica } from '../scheduler/replica.js';
+import type { Replica, StateChange } from '../scheduler/replica.js';
 import type { RunRecord } from '../worker/history.js';
-import { runKeys } from '../worker/keys.js';
 
 export interface MetricsOptions {
   replica: Replica;
   redis: Redis;
-  /** BullMQ / baton Redis prefix. */
-  prefix: string;
+  /** The Redis key layout of the namespace (src/redis-keys.ts). */
+  keys: RedisKeys;
   logger: Logger;
   /** Also export prom-client's default process metrics. @defaultValue true */
   processMetrics?: boolean;
@@ -21,7 +20,7 @@ export interface MetricsOptions {
 }
 
 const STATES: readonly ReplicaState[] = ['leader', 'follower', 'unknown'];
-/** Run outcomes counted by workers in `<prefix>:baton:counts:<job>`. */
+/** Run outcomes counted by workers in `<prefix>:baton:<ns>:counts:<job>`. */
 const RUN_STATUSES = ['completed', 'failed', 'stale', 'skipped', 'aborted'] as const;
 /** Statuses of runs whose handler actually ran: their durations go into the histogram. */
 const TIMED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'aborted']);
@@ -127,9 +126,24 @@ export class Metrics {
       help:
         'Times this replica stopped leading, by cause: shutdown, lease_expired (no keepalive ' +
         'acknowledged within the TTL: a stalled process or etcd out of reach), key_deleted, ' +
-        'fence_refused, watch_failed, redis_unreachable (Redis out of reach while a follower reaches it), etcd_error',
+        'fence_refused, watch_failed, auth (etcd refused its credentials or rights), ' +
+        'redis_unreachable (Redis out of reach while a follower reaches it), etcd_error',
       labelNames: ['replica', 'cause'],
       registers: [registry],
+    });
+
+    new Gauge({
+      name: 'baton_backend_error',
+      help:
+        '1 while this replica cannot use etcd or Redis, by cause: unavailable, auth (credentials ' +
+        'or rights refused), invalid_argument',
+      labelNames: ['replica', 'service', 'cause'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of replica.serviceProblems())
+          this.set({ replica: replica.id, service: p.service, cause: p.cause }, 1);
+      },
     });
 
     new Counter({
@@ -203,9 +217,9 @@ export class Metrics {
 
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-    const onState = (e: { from: ReplicaState; to: ReplicaState; reason: string }) => {
+    const onState = (e: StateChange) => {
       if (e.from === 'leader') {
-        this.stepDowns.inc({ replica: replica.id, cause: stepDownCause(e.reason) });
+        this.stepDowns.inc({ replica: replica.id, cause: e.cause ?? 'etcd_error' });
       }
       if (e.to === 'leader') {
         this.elections.inc({ replica: replica.id });
@@ -276,15 +290,15 @@ export class Metrics {
   }
 
   private async readSnapshot(): Promise<RedisSnapshot | null> {
-    const { redis, prefix } = this.options;
+    const { redis, keys } = this.options;
     const jobs = this.jobs();
     const snap: RedisSnapshot = { counts: new Map(), skipCounts: new Map() };
     if (jobs.length === 0) return snap;
     try {
       const p = redis.pipeline();
       for (const job of jobs) {
-        p.hgetall(runKeys(prefix, job).counts);
-        p.hgetall(skipKeys(prefix, job).counts);
+        p.hgetall(keys.run(job).counts);
+        p.hgetall(keys.skips(job).counts);
       }
       const results = await p.exec();
       if (!results) return null;
@@ -303,7 +317,7 @@ export class Metrics {
 
   /** Observes the duration of every run that ended since the last scrape (from the history). */
   private async scanDurations(): Promise<void> {
-    const { redis, prefix } = this.options;
+    const { redis, keys } = this.options;
     const jobs = this.jobs();
     if (jobs.length === 0) return;
     try {
@@ -311,7 +325,7 @@ export class Metrics {
       for (const job of jobs) {
         const c = this.cursors.get(job);
         ranges.zrangebyscore(
-          runKeys(prefix, job).history,
+          keys.run(job).history,
           c ? c.after : '-inf',
           '+inf',
           'WITHSCORES',
@@ -349,7 +363,7 @@ export class Metrics {
       });
       if (reads.length === 0) return;
       const records = redis.pipeline();
-      for (const r of reads) records.hmget(runKeys(prefix, r.job).records, ...r.ids);
+      for (const r of reads) records.hmget(keys.run(r.job).records, ...r.ids);
       const values = await records.exec();
       if (!values) return;
       reads.forEach((r, i) => {

@@ -8,6 +8,7 @@ import { EventBus } from '../control/events.js';
 import { keys as makeKeys } from '../coordination/keys.js';
 import { registerDashboard } from '../dashboard/serve.js';
 import type { Logger } from '../log.js';
+import { redisKeysOf } from '../redis-keys.js';
 import type { Replica } from '../scheduler/replica.js';
 import { BearerAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
@@ -73,7 +74,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   };
   const subscriber = redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
   subscriber.on('error', () => undefined);
-  const bus = new EventBus({ subscriber, prefix: config.queuePrefix, logger: log });
+  const bus = new EventBus({ subscriber, keys: redisKeysOf(config), logger: log });
   bus.start();
   const cluster = new ClusterWatch({
     etcd,
@@ -85,7 +86,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const metrics = new Metrics({
     replica,
     redis,
-    prefix: config.queuePrefix,
+    keys: redisKeysOf(config),
     logger: log,
     now: () => Date.now() + config.clockOffsetMs,
   });
@@ -101,6 +102,9 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       state: replica.state,
       etcd: replica.etcdIsReady,
       redis: replica.redisIsReady,
+      // What is wrong with etcd or Redis: `{ service, cause, message, since }`, cause
+      // `unavailable`, `auth` (credentials or rights refused) or `invalid_argument`.
+      problems: replica.serviceProblems(),
     };
     return reply.code(body.ready ? 200 : 503).send(body);
   });

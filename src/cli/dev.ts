@@ -203,6 +203,8 @@ export function registerDev(program: Command): void {
           BATON_REDIS: `redis://127.0.0.1:${ports.redis}`,
           BATON_JOBS: jobs,
           BATON_LEASE_TTL: process.env.BATON_LEASE_TTL ?? '3',
+          // The dialer example calls the sink wherever --sink-port put it.
+          BATON_TELEPHONY_URL: `http://127.0.0.1:${ports.sink}`,
         };
         start(
           'telephony-sink',

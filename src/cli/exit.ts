@@ -1,6 +1,12 @@
-import { BatonError, InvalidDefinitionError, UsageError } from '../errors.js';
+import {
+  AuthError,
+  BatonError,
+  InvalidDefinitionError,
+  PrefixTakenError,
+  UsageError,
+} from '../errors.js';
 
-/** Exit codes of the `baton` binary (documented in docs/cli.md). */
+/** Exit codes of the `baton` binary (documented in the README, "Exit codes"). */
 export const EXIT = {
   ok: 0,
   /** The command ran and its answer is "no": invalid definitions, a refused operation. */
@@ -9,6 +15,10 @@ export const EXIT = {
   usage: 2,
   /** etcd or Redis could not be reached. */
   unavailable: 3,
+  /** etcd or Redis refused the credentials (authentication) or the rights (permission). */
+  auth: 4,
+  /** The queue prefix belongs to another namespace (`<prefix>:baton:namespace` in Redis). */
+  prefixTaken: 5,
   /** A bug: an error baton did not expect. */
   internal: 70,
 } as const;
@@ -31,6 +41,14 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
   if (err instanceof UsageError || (err instanceof BatonError && err.code === 'UNKNOWN_JOB')) {
     stderr.write(`baton: ${err.message}\n`);
     return EXIT.usage;
+  }
+  if (err instanceof AuthError) {
+    stderr.write(`baton: ${err.message}\n`);
+    return EXIT.auth;
+  }
+  if (err instanceof PrefixTakenError) {
+    stderr.write(`baton: ${err.message}\n`);
+    return EXIT.prefixTaken;
   }
   if (err instanceof BatonError) {
     stderr.write(`baton: ${err.message}\n`);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
 import { UsageError } from '../errors.js';
+import { redisKeysOf } from '../redis-keys.js';
 import { readHistory, type HistoryEntry, type JobHistory } from '../worker/index.js';
 import { configOf, paint, printJson, printTable, withRedis } from './output.js';
 
@@ -71,7 +72,7 @@ export function registerHistory(program: Command): void {
       }
       const config = configOf(cmd);
       const history: JobHistory = await withRedis(config, 'read the history', (redis) =>
-        readHistory(redis, config.queuePrefix, job, { limit }),
+        readHistory(redis, redisKeysOf(config), job, { limit }),
       );
       if (opts.json) {
         printJson(history);

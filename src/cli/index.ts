@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ENVIRONMENT_HELP } from '../config/index.js';
 import { VERSION } from '../version.js';
+import { registerAudit } from './audit.js';
 import { registerDev } from './dev.js';
 import { registerHistory } from './history.js';
 import { registerJobs } from './jobs.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerDev(program);
   registerWorker(program);
   registerHistory(program);
+  registerAudit(program);
   registerTelephonySink(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

@@ -3,8 +3,6 @@ import { resolveConfig, type BatonOptions, type ResolvedConfig } from '../config
 import type { Redis } from 'ioredis';
 import { openControl, redisCall, type ControlContext } from '../control/context.js';
 import { createRedis } from '../dispatch/redis.js';
-import { UnavailableError } from '../errors.js';
-import { redactUrl } from '../log.js';
 
 /** Global flags + env of a subcommand, resolved. */
 export function configOf(cmd: Command): ResolvedConfig {
@@ -35,19 +33,8 @@ export async function withRedis<T>(
   fn: (redis: Redis) => Promise<T>,
 ): Promise<T> {
   const redis = createRedis(config, 'cli');
-  let connectError: Error | undefined;
-  redis.on('error', (err: Error) => (connectError = err));
   try {
-    return await redisCall(config, what, () => fn(redis));
-  } catch (err) {
-    if (err instanceof UnavailableError && err.code === 'REDIS_UNAVAILABLE' && connectError) {
-      throw new UnavailableError(
-        'redis',
-        `cannot reach Redis at ${redactUrl(config.redisUrl)} to ${what}: ${connectError.message}`,
-        err,
-      );
-    }
-    throw err;
+    return await redisCall(config, what, () => fn(redis), redis);
   } finally {
     redis.disconnect();
   }

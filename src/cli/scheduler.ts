@@ -55,9 +55,21 @@ export function registerScheduler(program: Command): void {
           throw err;
         }
       }
-      replica.setHttpUrl(api?.url ?? null);
-      await replica.start();
-      await new Promise<void>((resolve) => {
+      // Others reach this replica at the advertised URL (a container's listen address is not).
+      replica.setHttpUrl(api ? (config.advertiseUrl ?? api.url) : null);
+      // Leaves even if a handle (a watch, a socket) would keep the process alive after a failure.
+      const leaveSoon = () => setTimeout(() => process.exit(process.exitCode ?? 1), 2000).unref();
+      try {
+        // Refuses to start when the queue prefix belongs to another namespace.
+        await replica.start();
+      } catch (err) {
+        await api?.close().catch(() => undefined);
+        closeClients();
+        leaveSoon();
+        throw err;
+      }
+      await new Promise<void>((resolve, reject) => {
+        let failure: Error | null = null;
         const shutdown = (signal: string) => {
           logger.info({ signal }, 'shutting down');
           void replica
@@ -68,11 +80,19 @@ export function registerScheduler(program: Command): void {
             )
             .finally(() => {
               closeClients();
-              resolve();
+              if (failure) {
+                leaveSoon();
+                reject(failure);
+              } else resolve();
             });
         };
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
+        // Found later (Redis was down at start): the queue prefix is another namespace's.
+        replica.once('fatal', (err) => {
+          failure = err;
+          shutdown('fatal');
+        });
       });
     });
 }

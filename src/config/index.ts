@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { isHashTagged, parseRedisUrl } from './redis-url.js';
 
 /**
  * Options common to every command, as given on the command line. Each falls back to its
@@ -51,6 +52,12 @@ export interface ResolvedConfig {
   httpPort: number;
   /** `BATON_HTTP_HOST`: address the HTTP server listens on (0.0.0.0 in containers). @defaultValue '127.0.0.1' */
   httpHost: string;
+  /**
+   * `BATON_ADVERTISE_URL`: the URL other machines reach this replica's HTTP server at, published
+   * in its member record (`baton status`) instead of the address it listens on, e.g.
+   * `http://scheduler-1:8080` in compose or `http://$(POD_IP):8080` on Kubernetes. @defaultValue null
+   */
+  advertiseUrl: string | null;
   queuePrefix: string;
   lookaheadMs: number;
   /**
@@ -103,6 +110,15 @@ function clockOffset(value: string | undefined): number {
   return Number(value);
 }
 
+function advertiseUrl(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === '') return null;
+  const url = URL.canParse(value.trim()) ? new URL(value.trim()) : null;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new UsageError(`BATON_ADVERTISE_URL must be an http:// or https:// URL, got "${value}"`);
+  }
+  return value.trim().replace(/\/+$/, '');
+}
+
 const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Resolves flags and environment into a full configuration, or throws one {@link UsageError}. */
@@ -115,11 +131,7 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
   if (endpoints.length === 0) throw new UsageError('--etcd needs at least one endpoint');
 
   const redisUrl = pick(options.redis, env.BATON_REDIS) ?? 'redis://127.0.0.1:6379';
-  if (!/^rediss?:\/\//.test(redisUrl)) {
-    throw new UsageError(
-      `--redis must be a redis:// or rediss:// URL, got "${redisUrl.replace(/\/\/[^@/]*@/, '//…@')}"`,
-    );
-  }
+  const redisTarget = parseRedisUrl(redisUrl);
 
   const namespace = pick(options.namespace, env.BATON_NAMESPACE) ?? 'baton';
   if (!NAMESPACE.test(namespace)) {
@@ -128,6 +140,11 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
     );
   }
   const queuePrefix = pick(options.queuePrefix, env.BATON_QUEUE_PREFIX) ?? 'bull';
+  if (redisTarget.kind === 'cluster' && !isHashTagged(queuePrefix)) {
+    throw new UsageError(
+      `on a Redis Cluster the queue prefix must be a hash tag such as "{baton}" (BullMQ keeps a queue's keys in one slot), got "${queuePrefix}"`,
+    );
+  }
 
   return {
     etcdEndpoints: endpoints,
@@ -152,6 +169,7 @@ export function resolveConfig(options: BatonOptions = {}, env: Env = process.env
     httpPort: integer('--http', pick(options.http, env.BATON_HTTP) ?? '0', 0, 65535),
     queuePrefix,
     httpHost: env.BATON_HTTP_HOST || '127.0.0.1',
+    advertiseUrl: advertiseUrl(env.BATON_ADVERTISE_URL),
     lookaheadMs: integer(
       '--lookahead',
       pick(options.lookahead, env.BATON_LOOKAHEAD) ?? '250',
@@ -168,7 +186,8 @@ export const ENVIRONMENT_HELP = `Environment:
   BATON_ETCD            etcd endpoints, comma-separated (default http://127.0.0.1:2379)
   BATON_ETCD_CA         PEM CA file for etcd TLS; BATON_ETCD_CERT / BATON_ETCD_KEY for client certs
   BATON_ETCD_USERNAME   etcd auth user; BATON_ETCD_PASSWORD its password
-  BATON_REDIS           Redis URL, redis:// or rediss:// (default redis://127.0.0.1:6379)
+  BATON_REDIS           Redis URL: redis:// or rediss:// (default redis://127.0.0.1:6379),
+                        redis+sentinel://host:port,…/<master> or redis+cluster://host:port,…
   BATON_REDIS_CA        PEM CA file trusted for rediss://
   BATON_NAMESPACE       etcd key namespace (default baton)
   BATON_JOBS            folder of job definitions (default ./jobs)
@@ -176,8 +195,10 @@ export const ENVIRONMENT_HELP = `Environment:
   BATON_LEASE_TTL       election lease TTL in seconds (default 5)
   BATON_HTTP            HTTP port for API, dashboard and metrics (default 0 = off)
   BATON_HTTP_HOST       address the HTTP server listens on (default 127.0.0.1; 0.0.0.0 in containers)
+  BATON_ADVERTISE_URL   URL of this replica's HTTP server shown to others (default: where it listens)
   BATON_QUEUE_PREFIX    BullMQ key prefix (default bull)
   BATON_LOOKAHEAD       ms before its instant a fire is decided and enqueued as delayed (default 250)
   BATON_CLOCK_OFFSET_MS run the schedule on a shifted clock (tests and demos only; default 0)
   BATON_API_TOKEN       bearer token required for mutating HTTP calls
+  BATON_TELEPHONY_URL   telephony API of the example dialer, on workers (default http://127.0.0.1:4010)
   BATON_LOG_LEVEL       pino level (default info)`;

@@ -1,9 +1,10 @@
 import type { Etcd3 } from 'etcd3';
+import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
 import { createEtcd } from '../coordination/etcd.js';
 import { keys as makeKeys, type Keys } from '../coordination/keys.js';
-import { BatonError, UnavailableError } from '../errors.js';
-import { redactUrl } from '../log.js';
+import { lastConnectionError } from '../dispatch/redis.js';
+import { etcdError, redisError } from '../failures.js';
 
 /** What an operator command needs: an etcd client and the key layout of the namespace. */
 export interface ControlContext {
@@ -18,7 +19,11 @@ export function openControl(config: ResolvedConfig): ControlContext {
   return { config, etcd, keys: makeKeys(config.namespace), close: () => etcd.close() };
 }
 
-/** Runs an etcd operation, turning connection failures into one clear {@link UnavailableError}. */
+/**
+ * Runs an etcd operation, turning its failure into one clear typed error (src/failures.ts):
+ * {@link UnavailableError}, {@link AuthError} or {@link InvalidRequestError}; anything else
+ * passes through.
+ */
 export async function etcdCall<T>(
   ctx: ControlContext,
   what: string,
@@ -27,52 +32,24 @@ export async function etcdCall<T>(
   try {
     return await fn();
   } catch (err) {
-    const message = (err as Error)?.message ?? String(err);
-    const name = (err as Error)?.constructor?.name ?? '';
-    if (
-      /Unavailable|Deadline|Timeout|Cancelled|Connect|Grpc|Etcd/i.test(name) ||
-      /UNAVAILABLE|DEADLINE|ECONNREFUSED|No connection/i.test(message)
-    ) {
-      // grpc's messages run on ("14 UNAVAILABLE: No connection established. Last error: …"):
-      // keep the cause.
-      const cause =
-        /Last error: (?:Error: )?(.+?)(?:\. Resolution note|\n|$)/.exec(message)?.[1] ??
-        message.split('\n')[0];
-      throw new UnavailableError(
-        'etcd',
-        `cannot reach etcd at ${ctx.config.etcdEndpoints.join(',')} to ${what}: ${cause}`,
-        err,
-      );
-    }
-    throw err;
+    throw etcdError(err, what, ctx.config.etcdEndpoints);
   }
 }
 
 /**
- * Runs a Redis operation, turning connection failures into one clear {@link UnavailableError}
- * (other Redis errors, such as a wrong key type, pass through).
+ * Runs a Redis operation, turning connection failures and refused credentials into one clear
+ * typed error ({@link UnavailableError}, {@link AuthError}); other Redis errors, such as a wrong
+ * key type, pass through. With `redis`, the connection's own last error says why it is down.
  */
 export async function redisCall<T>(
   config: Pick<ResolvedConfig, 'redisUrl'>,
   what: string,
   fn: () => Promise<T>,
+  redis?: Redis,
 ): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof BatonError) throw err;
-    const message = (err as Error)?.message ?? String(err);
-    if (
-      /max retries per request|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|connect/i.test(
-        message,
-      )
-    ) {
-      throw new UnavailableError(
-        'redis',
-        `cannot reach Redis at ${redactUrl(config.redisUrl)} to ${what}: ${message.split('\n')[0]}`,
-        err,
-      );
-    }
-    throw err;
+    throw redisError(err, what, config.redisUrl, redis ? lastConnectionError(redis) : null);
   }
 }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { MemberInfo } from '../coordination/members.js';
 import type { PauseRecord } from '../coordination/intents.js';
 import type { Logger } from '../log.js';
+import type { RedisKeys } from '../redis-keys.js';
 
 /**
  * The live events of a cluster, as the API's server-sent events stream shows them. `fire` and
@@ -47,19 +48,18 @@ export type BatonEvent =
 
 export type BatonEventType = BatonEvent['type'];
 
-/** Pub/sub channel of the events produced by leaders and workers: `<prefix>:baton:events`. */
-export function eventsChannel(prefix: string): string {
-  return `${prefix}:baton:events`;
-}
-
 /**
  * Publishes an event, or an array of them as one message, to every API process of the cluster.
  * Best effort (pub/sub is at most once): a connection that is not ready drops the event instead
  * of queueing it, and errors are swallowed; history and metrics are the durable record.
  */
-export function publishEvent(redis: Redis, prefix: string, event: BatonEvent | BatonEvent[]): void {
+export function publishEvent(
+  redis: Redis,
+  keys: Pick<RedisKeys, 'events'>,
+  event: BatonEvent | BatonEvent[],
+): void {
   if (redis.status !== 'ready') return;
-  redis.publish(eventsChannel(prefix), JSON.stringify(event)).catch(() => undefined);
+  redis.publish(keys.events, JSON.stringify(event)).catch(() => undefined);
 }
 
 /** Events per pub/sub message from an {@link EventBatcher}, so that one message stays small. */
@@ -76,7 +76,7 @@ export class EventBatcher {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: Pick<RedisKeys, 'events'>,
   ) {}
 
   publish(event: BatonEvent): void {
@@ -92,7 +92,7 @@ export class EventBatcher {
     this.pending = [];
     for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
       const chunk = events.slice(i, i + EVENTS_PER_MESSAGE);
-      publishEvent(this.redis, this.prefix, chunk.length === 1 ? chunk[0]! : chunk);
+      publishEvent(this.redis, this.keys, chunk.length === 1 ? chunk[0]! : chunk);
     }
   }
 }
@@ -193,7 +193,8 @@ export interface EventBusOptions {
    * disconnects it on {@link EventBus.close}. Null: local events only.
    */
   subscriber: Redis | null;
-  prefix: string;
+  /** The key layout: the bus listens on its `events` channel (`<prefix>:baton:<ns>:events`). */
+  keys: Pick<RedisKeys, 'events'>;
   logger: Logger;
 }
 
@@ -209,7 +210,7 @@ export class EventBus {
   private closed = false;
 
   constructor(private readonly options: EventBusOptions) {
-    this.channel = eventsChannel(options.prefix);
+    this.channel = options.keys.events;
   }
 
   /** Subscribes to the Redis channel (in the background: a Redis outage does not block). */

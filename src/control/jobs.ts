@@ -2,7 +2,6 @@ import cronstrue from 'cronstrue';
 import type { Redis } from 'ioredis';
 import { Intents, type PauseRecord } from '../coordination/intents.js';
 import type { JobDefinition } from '../definitions/types.js';
-import { skipKeys } from '../dispatch/producer.js';
 import { checkPipeline } from '../dispatch/redis.js';
 import { UnknownJobError } from '../errors.js';
 import {
@@ -20,7 +19,7 @@ import {
   type RunRecord,
   type SkipEntry,
 } from '../worker/history.js';
-import { runKeys } from '../worker/keys.js';
+import { redisKeysOf, type RedisKeys } from '../redis-keys.js';
 import { etcdCall, redisCall, type ControlContext } from './context.js';
 
 /** One job as operators see it: the definition's essentials, what comes next, what happened. */
@@ -153,13 +152,13 @@ function runEntry(json: string | null): HistoryEntry | null {
 /** The newest run record of each job (two pipelined round trips however many jobs). */
 export async function readLastRuns(
   redis: Redis,
-  prefix: string,
+  keys: RedisKeys,
   jobs: readonly string[],
 ): Promise<Map<string, HistoryEntry>> {
   const out = new Map<string, HistoryEntry>();
   if (jobs.length === 0) return out;
   const newest = redis.pipeline();
-  for (const job of jobs) newest.zrevrange(runKeys(prefix, job).history, 0, 0);
+  for (const job of jobs) newest.zrevrange(keys.run(job).history, 0, 0);
   const ids = checkPipeline(await newest.exec()) as string[][];
   const wanted: { job: string; id: string }[] = [];
   jobs.forEach((job, i) => {
@@ -168,7 +167,7 @@ export async function readLastRuns(
   });
   if (wanted.length === 0) return out;
   const records = redis.pipeline();
-  for (const w of wanted) records.hget(runKeys(prefix, w.job).records, w.id);
+  for (const w of wanted) records.hget(keys.run(w.job).records, w.id);
   const values = checkPipeline(await records.exec()) as (string | null)[];
   wanted.forEach((w, i) => {
     const entry = runEntry(values[i] ?? null);
@@ -246,7 +245,7 @@ export async function listJobsPage(
   const [paused, lastRuns] = await Promise.all([
     readPausedJobs(ctx),
     redisCall(ctx.config, 'read the last runs', () =>
-      readLastRuns(redis, ctx.config.queuePrefix, names),
+      readLastRuns(redis, redisKeysOf(ctx.config), names),
     ),
   ]);
   return {
@@ -273,12 +272,12 @@ export async function getJob(
 ): Promise<JobDetail> {
   const def = definitions.find((d) => d.name === name);
   if (!def) throw new UnknownJobError(name);
-  const prefix = ctx.config.queuePrefix;
+  const keys = redisKeysOf(ctx.config);
   const [paused, history] = await Promise.all([
     readPause(ctx, name),
     redisCall(ctx.config, 'read the history', async () => {
-      const k = runKeys(prefix, name);
-      const s = skipKeys(prefix, name);
+      const k = keys.run(name);
+      const s = keys.skips(name);
       const [ids, skipJson, counts, skipCounts] = checkPipeline(
         await redis
           .pipeline()
@@ -319,7 +318,7 @@ export async function jobHistory(
   limit: number,
 ): Promise<JobHistory> {
   return redisCall(ctx.config, 'read the history', () =>
-    readHistory(redis, ctx.config.queuePrefix, job, { limit }),
+    readHistory(redis, redisKeysOf(ctx.config), job, { limit }),
   );
 }
 

@@ -1,5 +1,5 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import { NotLeaderError } from '../errors.js';
+import { NotLeaderError, SessionEnd } from '../errors.js';
 import type { Keys } from './keys.js';
 import type { Session } from './session.js';
 import { openWatch } from './watch.js';
@@ -10,7 +10,10 @@ export interface Leadership {
   key: string;
   /** Create revision of {@link key}, as a decimal string: the fencing token. */
   token: string;
-  /** Aborted when leadership is certainly over (own key deleted, session ended). */
+  /**
+   * Aborted when leadership is certainly over (own key deleted, session ended); its `reason` is
+   * a {@link SessionEnd}.
+   */
   signal: AbortSignal;
 }
 
@@ -48,7 +51,9 @@ export async function campaign(
 
   const before = (BigInt(token) - 1n).toString();
   for (;;) {
-    if (session.ended) throw new NotLeaderError(`session ended: ${String(session.signal.reason)}`);
+    if (session.ended) {
+      throw new NotLeaderError(`session ended: ${String(session.signal.reason)}`, session.ending!);
+    }
     const lower = await etcd
       .getAll()
       .prefix(keys.electionPrefix)
@@ -63,20 +68,20 @@ export async function campaign(
 
   const leadership = new AbortController();
   let ownKeyWatch: Watcher | null = null;
-  const stop = (reason: string) => {
+  const stop = (reason: SessionEnd) => {
     if (!leadership.signal.aborted) leadership.abort(reason);
     void ownKeyWatch?.cancel().catch(() => undefined);
   };
   // etcd3's Campaign misses the deletion of its own key; baton watches it (DESIGN.md, Election).
   ownKeyWatch = await openWatch(etcd.watch().key(key).startRevision(token).only('delete'), (w) => {
-    w.on('delete', () => stop('own election key was deleted'));
-    w.on('error', (err) => stop(`watch on own election key failed: ${err.message}`));
+    w.on('delete', () => stop(new SessionEnd('key_deleted', 'own election key was deleted')));
+    w.on('error', (err) =>
+      stop(new SessionEnd('watch_failed', `watch on own election key failed: ${err.message}`)),
+    );
   });
   if (leadership.signal.aborted) void ownKeyWatch.cancel().catch(() => undefined);
-  session.signal.addEventListener('abort', () => stop(String(session.signal.reason)), {
-    once: true,
-  });
-  if (session.ended) stop(String(session.signal.reason));
+  session.signal.addEventListener('abort', () => stop(session.ending!), { once: true });
+  if (session.ended) stop(session.ending!);
   return { key, token, signal: leadership.signal };
 }
 
@@ -90,7 +95,13 @@ async function waitDelete(
   const opened: { watcher?: Watcher } = {};
   try {
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(new NotLeaderError(`session ended: ${String(signal.reason)}`));
+      const onAbort = () =>
+        reject(
+          new NotLeaderError(
+            `session ended: ${String(signal.reason)}`,
+            SessionEnd.of(signal.reason),
+          ),
+        );
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       const done = (err?: Error) => {

@@ -26,6 +26,11 @@ export interface Watermark {
   at: number;
   /** Token of the leader that decided it. */
   token: string;
+  /**
+   * When a leader first saw the job (epoch ms): no instant before it was ever due. Absent for jobs
+   * first seen by baton before 0.2.
+   */
+  since?: number;
 }
 
 /** A committed order waiting in the outbox. */
@@ -57,6 +62,8 @@ export interface JobDecision {
   job: string;
   /** New watermark, or null to leave it unchanged (manual runs). */
   watermark: number | null;
+  /** Carried in the watermark: when a leader first saw the job (null: unknown). */
+  since?: number | null;
   orders: Order[];
   /** Keys consumed by this decision (operator triggers), deleted in the same txn. */
   consume?: string[];
@@ -146,6 +153,7 @@ export class Ledger {
       const ops: IRequestOp[] = [];
       if (d.watermark !== null) {
         const w: Watermark = { at: d.watermark, token: fence.token };
+        if (d.since !== undefined && d.since !== null) w.since = d.since;
         ops.push(put(this.keys.fire(d.job), JSON.stringify(w)));
       }
       for (const k of d.consume ?? []) ops.push({ request_delete_range: { key: Buffer.from(k) } });
@@ -194,6 +202,7 @@ export class Ledger {
           if (!res.succeeded) {
             throw new NotLeaderError(
               `fenced commit refused: ${fence.key} no longer has create revision ${fence.token}`,
+              'fence_refused',
             );
           }
           if (chunk.orders.length > 0) {

@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { Etcd3, Lease } from 'etcd3';
-import { NotLeaderError, UnavailableError } from '../errors.js';
+import {
+  AuthError,
+  NotLeaderError,
+  SessionEnd,
+  UnavailableError,
+  type StepDownCause,
+} from '../errors.js';
+import { etcdFailure } from '../failures.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -19,7 +26,7 @@ import type { Logger } from '../log.js';
  */
 export class Session {
   readonly leaseId: string;
-  /** Aborted (with the reason) the moment the session ends. */
+  /** Aborted the moment the session ends; its `reason` is a {@link SessionEnd}. */
   readonly signal: AbortSignal;
   private readonly controller: AbortController;
   private lastKeepaliveSentAt: number;
@@ -58,7 +65,7 @@ export class Session {
         'lease keepalive failed; retrying until the lease deadline',
       );
     });
-    lease.on('lost', (err) => this.end(`lease lost: ${describe(err)}`));
+    lease.on('lost', (err) => this.end('lease_expired', `lease lost: ${describe(err)}`));
     this.armDeadline();
   }
 
@@ -68,15 +75,19 @@ export class Session {
     if (this.ended) return;
     this.deadlineTimer = setTimeout(
       () => {
-        if (!this.isValid()) this.end('no keepalive acknowledged within the lease TTL');
-        else this.armDeadline();
+        if (!this.isValid()) {
+          this.end('lease_expired', 'no keepalive acknowledged within the lease TTL');
+        } else this.armDeadline();
       },
       Math.max(0, this.validUntil - performance.now()),
     );
     this.deadlineTimer.unref();
   }
 
-  /** Grants a lease and starts keeping it alive. Throws {@link UnavailableError} when etcd is out of reach. */
+  /**
+   * Grants a lease and starts keeping it alive. Throws {@link AuthError} when etcd refuses the
+   * credentials, else {@link UnavailableError} when etcd is out of reach.
+   */
   static async open(etcd: Etcd3, ttlSeconds: number, logger: Logger): Promise<Session> {
     const sentAt = performance.now();
     const lease = etcd.lease(ttlSeconds, { autoKeepAlive: true });
@@ -88,6 +99,15 @@ export class Session {
       leaseId = await lease.grant();
     } catch (err) {
       lease.release();
+      const failure = etcdFailure(err);
+      if (failure?.cause === 'auth') {
+        throw new AuthError(
+          'etcd',
+          failure.reason ?? 'authentication',
+          `etcd refused to grant a lease: ${describe(err)}`,
+          err,
+        );
+      }
       throw new UnavailableError('etcd', `cannot get an etcd lease: ${describe(err)}`, err);
     }
     lease.off('lost', onLost);
@@ -96,6 +116,11 @@ export class Session {
 
   get ended(): boolean {
     return this.signal.aborted;
+  }
+
+  /** Why the session ended (null while it lasts). */
+  get ending(): SessionEnd | null {
+    return this.ended ? SessionEnd.of(this.signal.reason) : null;
   }
 
   /**
@@ -110,22 +135,37 @@ export class Session {
 
   /** Throws {@link NotLeaderError} unless {@link isValid}. */
   assertValid(): void {
-    if (this.ended) throw new NotLeaderError(`session ended: ${String(this.signal.reason)}`);
+    if (this.ended) {
+      throw new NotLeaderError(`session ended: ${String(this.signal.reason)}`, this.ending!);
+    }
     if (!this.isValid()) {
       const err = new NotLeaderError(
         'lease may have expired (no keepalive acknowledged within the TTL)',
+        'lease_expired',
       );
-      this.end(err.message);
+      this.end(err.ending);
       throw err;
     }
   }
 
-  /** Ends the session (once): aborts {@link signal}; the lease is revoked by {@link close}. */
-  end(reason: string): void {
+  /**
+   * Ends the session (once) for a typed cause: aborts {@link signal} with a {@link SessionEnd};
+   * the lease is revoked by {@link close}.
+   */
+  end(ending: SessionEnd): void;
+  end(cause: StepDownCause, message: string): void;
+  end(causeOrEnding: StepDownCause | SessionEnd, message?: string): void {
     if (this.ended) return;
+    const ending =
+      causeOrEnding instanceof SessionEnd
+        ? causeOrEnding
+        : new SessionEnd(causeOrEnding, message ?? causeOrEnding);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
-    this.logger.warn({ leaseId: this.leaseId, reason }, 'etcd session ended');
-    this.controller.abort(reason);
+    this.logger.warn(
+      { leaseId: this.leaseId, reason: ending.message, cause: ending.cause },
+      'etcd session ended',
+    );
+    this.controller.abort(ending);
   }
 
   /**
@@ -133,8 +173,8 @@ export class Session {
    * (a graceful handover takes one watch event instead of a TTL). Best effort: if etcd is out of
    * reach the lease simply expires.
    */
-  async close(reason = 'closed'): Promise<void> {
-    this.end(reason);
+  async close(ending: SessionEnd = new SessionEnd('shutdown', 'closed')): Promise<void> {
+    this.end(ending);
     try {
       await this.lease.revoke();
     } catch (err) {
@@ -144,7 +184,7 @@ export class Session {
 
   /** Stops keepalives without revoking, for tests that simulate a crash. */
   release(): void {
-    this.end('released');
+    this.end('shutdown', 'released');
     this.lease.release();
   }
 }

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { OutboxEntry } from '../coordination/ledger.js';
 import { orderId, type RunOrder, type SkipRecord } from '../fire.js';
+import type { RedisKeys } from '../redis-keys.js';
 import { checkPipeline } from './redis.js';
 
 /** Skip records kept per job in Redis (the newest ones). */
@@ -58,15 +59,8 @@ return #KEYS
 `;
 const MARK_DONE_KEYS = 1000;
 
-/** The job's newest run added under `overlap: forbid`. */
-export function lastForbidRunKey(prefix: string, job: string): string {
-  return `${prefix}:baton:lastrun:${job}`;
-}
-
-/** Marker of a published fire id. */
-export function firedKey(prefix: string, fireId: string): string {
-  return `${prefix}:baton:fired:${fireId}`;
-}
+/** How long a publish waits for its replicas (`WAIT`) before it counts as failed. */
+const WAIT_REPLICAS_MS = 500;
 
 /** At most one day: the longest outage after which an outbox entry may be re-published. */
 export const MAX_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
@@ -77,20 +71,12 @@ export function dedupeWindowMs(order: RunOrder): number {
 }
 
 /**
- * Sorted set of leaderships, member `<token>/<revision>` (both zero-padded to
- * {@link FENCE_DIGITS} digits, score 0, so members sort by token as big integers): the etcd
- * revision at which the leader with that fencing token took over. A worker refuses a run of
- * token t that claims a commit at a revision later than the takeover of a newer token
- * (docs/architecture.md, "Threat model").
+ * Digits fencing tokens and revisions are padded to in the fence (`RedisKeys.fence`, etcd's are
+ * int64).
  */
-export function fenceKey(prefix: string): string {
-  return `${prefix}:baton:fence`;
-}
-
-/** Digits fencing tokens and revisions are padded to in {@link fenceKey} (etcd's are int64). */
 export const FENCE_DIGITS = 40;
 
-/** Leaderships kept in {@link fenceKey}: far more than a dedupe window's worth of fail-overs. */
+/** Leaderships kept in the fence: far more than a dedupe window's worth of fail-overs. */
 export const FENCE_HISTORY_MAX = 1000;
 
 /** `value` (a canonical decimal) zero-padded to {@link FENCE_DIGITS} digits. */
@@ -114,11 +100,6 @@ export interface Durability {
   appendfsync: string | null;
 }
 
-/** Redis keys of baton's own records, beside BullMQ's under the same prefix. */
-export function skipKeys(prefix: string, job: string): { list: string; counts: string } {
-  return { list: `${prefix}:baton:skips:${job}`, counts: `${prefix}:baton:skipcount:${job}` };
-}
-
 /**
  * Publishes committed outbox entries to Redis: runs into their BullMQ queues with the fire id as
  * job id (BullMQ ignores an add whose id still exists, so publishing again is harmless while the
@@ -131,7 +112,13 @@ export class Dispatcher {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    /** The key layout (src/redis-keys.ts): BullMQ prefix and baton's namespaced keys. */
+    private readonly keys: RedisKeys,
+    /**
+     * Replicas that must have a publish before it counts (`WAIT`; Sentinel setups, see
+     * `waitReplicas` in config/redis-url.ts). 0: the master's reply is enough.
+     */
+    private readonly waitReplicas = 0,
   ) {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
@@ -147,7 +134,7 @@ export class Dispatcher {
   async recordTakeover(token: string, revision: string): Promise<void> {
     await (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)
       .batonRecordTakeover!(
-      fenceKey(this.prefix),
+      this.keys.fence,
       padDecimal(token),
       padDecimal(revision),
       FENCE_HISTORY_MAX,
@@ -159,10 +146,23 @@ export class Dispatcher {
    * acknowledged but not yet on disk may be lost.
    */
   async serverRunId(): Promise<string> {
-    const info = await this.redis.info('server');
-    const m = /^run_id:([0-9a-f]+)/m.exec(info);
-    if (!m) throw new Error('Redis INFO server has no run_id');
-    return m[1]!;
+    const runId = (info: string) => {
+      const m = /^run_id:([0-9a-f]+)/m.exec(info);
+      if (!m) throw new Error('Redis INFO server has no run_id');
+      return m[1]!;
+    };
+    // A Cluster: every master's, since a publish spans the masters of its queues' slots.
+    const cluster = this.redis as unknown as {
+      isCluster?: boolean;
+      nodes?: (role: string) => Redis[];
+    };
+    if (cluster.isCluster && cluster.nodes) {
+      const ids = await Promise.all(
+        cluster.nodes('master').map(async (node) => runId(await node.info('server'))),
+      );
+      return ids.sort().join(',');
+    }
+    return runId(await this.redis.info('server'));
   }
 
   /** Redis's persistence settings; nulls when `CONFIG GET` is refused (ACL, managed Redis). */
@@ -184,7 +184,7 @@ export class Dispatcher {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      q = new Queue(name, { connection: this.redis, prefix: this.keys.prefix });
       q.on('error', () => undefined);
       this.queues.set(name, q);
     }
@@ -219,6 +219,17 @@ export class Dispatcher {
     const settled = await Promise.allSettled(work);
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (rejected) throw rejected.reason;
+    if (this.waitReplicas > 0) {
+      // Replication is asynchronous: a master that dies right after replying may take the
+      // publish with it. Unconfirmed, the entries stay in the outbox and are published again
+      // (idempotently) on the next master.
+      const acked = await this.redis.wait(this.waitReplicas, WAIT_REPLICAS_MS);
+      if (acked < this.waitReplicas) {
+        throw new Error(
+          `${acked} of ${this.waitReplicas} Redis replicas confirmed the publish within ${WAIT_REPLICAS_MS} ms`,
+        );
+      }
+    }
   }
 
   /**
@@ -246,16 +257,16 @@ export class Dispatcher {
         fencingToken: o.data.fencingToken,
         leader: o.data.leader,
       };
-      const k = skipKeys(this.prefix, o.data.job);
+      const k = this.keys.skips(o.data.job);
       (claim as unknown as Record<string, (...a: unknown[]) => void>).batonClaimFire!(
-        firedKey(this.prefix, o.data.fireId),
-        `${this.prefix}:${queue}:${o.data.fireId}`,
-        lastForbidRunKey(this.prefix, o.data.job),
+        this.keys.fired(o.data.fireId),
+        this.keys.queueJob(queue, o.data.fireId),
+        this.keys.lastForbidRun(o.data.job),
         k.list,
         k.counts,
         dedupeWindowMs(o),
         o.forbidOverlap ? '1' : '0',
-        `${this.prefix}:${queue}:`,
+        this.keys.queueJobPrefix(queue),
         o.data.fireId,
         JSON.stringify({ id: orderId(skip), ...skip }),
         at,
@@ -292,9 +303,7 @@ export class Dispatcher {
     );
     const done = this.redis.pipeline();
     for (let i = 0; i < toAdd.length; i += MARK_DONE_KEYS) {
-      const keys = toAdd
-        .slice(i, i + MARK_DONE_KEYS)
-        .map((o) => firedKey(this.prefix, o.data.fireId));
+      const keys = toAdd.slice(i, i + MARK_DONE_KEYS).map((o) => this.keys.fired(o.data.fireId));
       (done as unknown as Record<string, (...a: unknown[]) => void>).batonMarkDone!(
         keys.length,
         ...keys,
@@ -305,7 +314,7 @@ export class Dispatcher {
 
   /** Queues the idempotent skip-history script for `record` (id `id`) on `pipeline`. */
   private recordSkip(pipeline: ChainableCommander, id: string, record: SkipRecord): void {
-    const k = skipKeys(this.prefix, record.job);
+    const k = this.keys.skips(record.job);
     (pipeline as unknown as Record<string, (...a: unknown[]) => void>).batonRecordSkip!(
       k.list,
       k.counts,
@@ -330,7 +339,7 @@ export class Dispatcher {
       // remove() refuses a job a worker holds (it runs: it was taken before the pause).
       if ((await this.queue(r.run.queue).remove(fireId)) !== 1) continue;
       const pipeline = this.redis.pipeline();
-      pipeline.set(firedKey(this.prefix, fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
+      pipeline.set(this.keys.fired(fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
       this.recordSkip(pipeline, orderId(r.skip), r.skip);
       checkPipeline(await pipeline.exec());
       withdrawn.push(r);

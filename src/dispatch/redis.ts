@@ -1,5 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
+import { parseRedisUrl } from '../config/redis-url.js';
 
 /**
  * How long a replica's Redis command may take before it counts as failed: half the lease TTL, at
@@ -21,10 +22,11 @@ export function createRedis(
   config: Pick<ResolvedConfig, 'redisUrl' | 'redisCa'> & { leaseTtlSeconds?: number },
   purpose: 'producer' | 'worker' | 'cli',
 ): Redis {
+  const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000);
   const options: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    retryStrategy: backoff,
   };
   if (purpose === 'worker') {
     options.maxRetriesPerRequest = null;
@@ -34,13 +36,55 @@ export function createRedis(
     if (purpose === 'producer')
       options.commandTimeout = producerCommandTimeoutMs(config.leaseTtlSeconds ?? 5);
   }
-  if (config.redisUrl.startsWith('rediss://')) {
-    options.tls = config.redisCa ? { ca: config.redisCa } : {};
+  const target = parseRedisUrl(config.redisUrl);
+  const tls = target.kind === 'single' ? config.redisUrl.startsWith('rediss://') : target.tls;
+  if (tls) options.tls = config.redisCa ? { ca: config.redisCa } : {};
+  let redis: Redis;
+  if (target.kind === 'single') {
+    redis = new Redis(config.redisUrl, options);
+  } else if (target.kind === 'sentinel') {
+    redis = new Redis({
+      ...options,
+      sentinels: target.sentinels,
+      name: target.name,
+      db: target.db,
+      username: target.username,
+      password: target.password,
+      sentinelPassword: target.sentinelPassword,
+      enableTLSForSentinelMode: tls,
+      sentinelTLS: options.tls,
+      sentinelRetryStrategy: backoff,
+      // After a fail-over the old master may come back as a replica: reconnect to the new one.
+      reconnectOnError: (err) => /READONLY/.test(err.message),
+    });
+  } else {
+    const { enableOfflineQueue, ...redisOptions } = options;
+    const clusterOptions: ClusterOptions = {
+      redisOptions: { ...redisOptions, username: target.username, password: target.password },
+      clusterRetryStrategy: backoff,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      // TLS certificates name the hosts given, not the addresses the cluster announces.
+      ...(tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+    };
+    // A Cluster answers the commands baton sends (every key of one queue prefix shares a hash
+    // tag, so multi-key scripts and pipelines stay in one slot); BullMQ takes it as a connection.
+    redis = new Cluster(target.nodes, clusterOptions) as unknown as Redis;
   }
-  const redis = new Redis(config.redisUrl, options);
-  // ioredis emits 'error' on every failed reconnect; callers observe state through commands.
-  redis.on('error', () => undefined);
+  // ioredis emits 'error' on every failed reconnect; callers observe state through commands,
+  // and lastConnectionError() says why the connection is down (refused AUTH, TLS, refused).
+  redis.on('error', (err: Error) => connectionErrors.set(redis, err));
+  redis.on('ready', () => connectionErrors.delete(redis));
   return redis;
+}
+
+const connectionErrors = new WeakMap<Redis, Error>();
+
+/**
+ * The last error the connection reported since it was last ready (a `WRONGPASS` reply to the
+ * handshake's AUTH, a TLS or socket error), or null. Connections made by {@link createRedis}.
+ */
+export function lastConnectionError(redis: Redis): Error | null {
+  return connectionErrors.get(redis) ?? null;
 }
 
 /** The values of an executed pipeline; throws its first error, or when it was discarded. */

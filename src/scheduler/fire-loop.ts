@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Etcd3, Watcher } from 'etcd3';
 import type { JobDefinition } from '../definitions/types.js';
-import { NotLeaderError } from '../errors.js';
+import { NotLeaderError, SessionEnd } from '../errors.js';
 import {
   fireId,
   manualFireId,
@@ -83,6 +83,8 @@ interface JobState {
   schedule: CompiledSchedule;
   /** Every instant <= watermark is decided. */
   watermark: number;
+  /** When a leader first saw the job (epoch ms), or null for jobs first seen before 0.2. */
+  since: number | null;
   /** Next instant after the watermark, or null when the schedule never fires again. */
   next: number | null;
   /** Bumped when the entry is replaced so stale heap entries are ignored. */
@@ -280,7 +282,8 @@ export class FireLoop {
   private async watchIntents(pausedRevision: string, triggerRevision: string): Promise<void> {
     const { etcd, keys } = this.deps;
     const next = (rev: string) => (BigInt(rev) + 1n).toString();
-    const failed = (err: Error) => this.deps.session.end(`intent watch failed: ${err.message}`);
+    const failed = (err: Error) =>
+      this.deps.session.end('watch_failed', `intent watch failed: ${err.message}`);
     const paused = await openWatch(
       etcd.watch().prefix(keys.pausedPrefix).startRevision(next(pausedRevision)),
       (w) => {
@@ -402,7 +405,7 @@ export class FireLoop {
         continue;
       }
       if (existing) {
-        this.setJob(def, schedule, existing.watermark);
+        this.setJob(def, schedule, existing.watermark, existing.since);
         continue;
       }
       const wm = watermarks.get(def.name);
@@ -410,16 +413,17 @@ export class FireLoop {
         // First sight of the job: its history starts now, recorded so that a leader change before
         // its first fire cannot lose one.
         fresh.push(def);
-        decisions.push({ job: def.name, watermark: now, orders: [] });
-        this.setJob(def, schedule, now);
+        decisions.push({ job: def.name, watermark: now, since: now, orders: [] });
+        this.setJob(def, schedule, now, now);
         continue;
       }
       const through = Math.max(now, wm.at);
       const orders = this.catchUp(def, schedule, wm.at, now);
       // Nothing was due since the watermark: leave it (it still precedes every undecided
       // instant), so a takeover of 100,000 quiet jobs writes nothing.
-      if (orders.length > 0) decisions.push(...this.split(def.name, orders, through));
-      this.setJob(def, schedule, through);
+      const since = wm.since ?? null;
+      if (orders.length > 0) decisions.push(...this.split(def.name, orders, through, since));
+      this.setJob(def, schedule, through, since);
     }
     for (const name of [...this.jobs.keys()]) if (!seen.has(name)) this.jobs.delete(name);
     await this.commitAndPublish(decisions);
@@ -446,10 +450,15 @@ export class FireLoop {
     return s;
   }
 
-  private setJob(def: JobDefinition, schedule: CompiledSchedule, watermark: number): void {
+  private setJob(
+    def: JobDefinition,
+    schedule: CompiledSchedule,
+    watermark: number,
+    since: number | null,
+  ): void {
     const version = (this.jobs.get(def.name)?.version ?? 0) + 1;
     const next = schedule.next(watermark);
-    this.jobs.set(def.name, { def, schedule, watermark, next, version });
+    this.jobs.set(def.name, { def, schedule, watermark, since, next, version });
     if (next !== null) {
       this.heap.push({ at: next, job: def.name, version });
       this.dueAt.set(next, (this.dueAt.get(next) ?? 0) + 1);
@@ -504,13 +513,20 @@ export class FireLoop {
   }
 
   /** A job's orders as decisions of at most one txn each; the watermark goes with the last. */
-  private split(job: string, orders: Order[], watermark: number): JobDecision[] {
+  private split(
+    job: string,
+    orders: Order[],
+    watermark: number,
+    since: number | null,
+  ): JobDecision[] {
     const out: JobDecision[] = [];
     for (let i = 0; i < orders.length; i += MAX_RUNS_PER_DECISION) {
       out.push({ job, watermark: null, orders: orders.slice(i, i + MAX_RUNS_PER_DECISION) });
     }
-    if (out.length === 0) return [{ job, watermark, orders: [] }];
-    out[out.length - 1]!.watermark = watermark;
+    if (out.length === 0) return [{ job, watermark, since, orders: [] }];
+    const last = out[out.length - 1]!;
+    last.watermark = watermark;
+    last.since = since;
     return out;
   }
 
@@ -590,14 +606,14 @@ export class FireLoop {
       const s = this.jobs.get(name)!;
       // Normally one instant; more only when the loop was late (a long pause of this process).
       const orders = this.catchUp(s.def, s.schedule, s.watermark, horizon, true);
-      decisions.push(...this.split(name, orders, horizon));
+      decisions.push(...this.split(name, orders, horizon, s.since));
     }
     const t1 = performance.now();
     await this.commitAndPublish(decisions);
     const t2 = performance.now();
     for (const name of due) {
       const s = this.jobs.get(name)!;
-      this.setJob(s.def, s.schedule, horizon);
+      this.setJob(s.def, s.schedule, horizon, s.since);
     }
     this.deps.logger.debug(
       { jobs: due.length, planMs: t1 - t0, commitMs: t2 - t1, nextMs: performance.now() - t2 },
@@ -637,11 +653,16 @@ export class FireLoop {
   private async commitAndPublish(decisions: JobDecision[]): Promise<void> {
     if (decisions.length === 0) return;
     this.deps.session.assertValid();
-    if (this.abort.signal.aborted) throw new NotLeaderError(String(this.abort.signal.reason));
+    if (this.abort.signal.aborted) {
+      throw new NotLeaderError(
+        String(this.abort.signal.reason),
+        SessionEnd.of(this.abort.signal.reason),
+      );
+    }
     try {
       await this.ledger.commit(this.fence, decisions, (committed) => this.committed(committed));
     } catch (err) {
-      if (err instanceof NotLeaderError) this.deps.session.end(err.message);
+      if (err instanceof NotLeaderError) this.deps.session.end(err.ending);
       throw err;
     }
   }

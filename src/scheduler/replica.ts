@@ -10,7 +10,15 @@ import {
   type DefinitionsWatcher,
 } from '../definitions/index.js';
 import type { JobDefinition } from '../definitions/types.js';
-import { formatProblem } from '../errors.js';
+import {
+  AuthError,
+  NotLeaderError,
+  PrefixTakenError,
+  SessionEnd,
+  formatProblem,
+  type StepDownCause,
+} from '../errors.js';
+import { etcdError, redisFailure, type FailureCause } from '../failures.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../log.js';
 import { campaign } from '../coordination/election.js';
@@ -23,17 +31,40 @@ import {
   type ReplicaState,
 } from '../coordination/members.js';
 import { Session, describe } from '../coordination/session.js';
-import { Dispatcher } from '../dispatch/producer.js';
+import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
 import { EventBatcher } from '../control/events.js';
-import { createRedis } from '../dispatch/redis.js';
+import { parseRedisUrl } from '../config/redis-url.js';
+import { createRedis, lastConnectionError } from '../dispatch/redis.js';
+import { redisKeysOf } from '../redis-keys.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
 
+/** A state change; leaving `leader`, `cause` says why, typed (`baton_step_downs_total{cause}`). */
+export interface StateChange {
+  from: ReplicaState;
+  to: ReplicaState;
+  reason: string;
+  token: string | null;
+  cause: StepDownCause | null;
+}
+
+/** What is wrong with a backing service, as this replica last saw it (null: nothing). */
+export interface ServiceProblem {
+  service: 'etcd' | 'redis';
+  cause: FailureCause;
+  message: string;
+  since: string;
+}
+
 /** Typed events of a replica (logged; awaited by in-process tests). */
 export interface ReplicaEvents {
-  state: [{ from: ReplicaState; to: ReplicaState; reason: string; token: string | null }];
+  state: [StateChange];
   leader: [LeaderEvent];
   definitions: [{ jobs: number; hash: string }];
+  /** A problem with etcd or Redis began (or changed cause), or ended (`cause: null`). */
+  problem: [{ service: 'etcd' | 'redis'; cause: FailureCause | null; message: string }];
+  /** The replica cannot go on (its queue prefix belongs to another namespace); it stops. */
+  fatal: [Error];
 }
 
 export interface ReplicaOptions {
@@ -61,7 +92,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly redis: Redis;
   /** Fire and skip events for every API process, one pub/sub message per burst. */
   private readonly events: EventBatcher;
-  private readonly dispatcher: Dispatcher;
+  private readonly dispatcher: ClaimedDispatcher;
   private readonly startedAt = new Date().toISOString();
   private httpUrl: string | null;
   private watcher: DefinitionsWatcher | null = null;
@@ -71,7 +102,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private stopWake: (() => void) | null = null;
   private running: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  private etcdDownSince: number | null = null;
+  private readonly problems: { etcd: ServiceProblem | null; redis: ServiceProblem | null } = {
+    etcd: null,
+    redis: null,
+  };
+  private readonly prefixClaim: PrefixClaim;
   private redisReady = true;
   /** Since when (monotonic ms) Redis has not answered this replica, or null while it does. */
   private redisDownSince: number | null = null;
@@ -86,8 +121,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.keys = makeKeys(this.config.namespace);
     this.etcd = createEtcd(this.config);
     this.redis = createRedis(this.config, 'producer');
-    this.events = new EventBatcher(this.redis, this.config.queuePrefix);
-    this.dispatcher = new Dispatcher(this.redis, this.config.queuePrefix);
+    this.events = new EventBatcher(this.redis, redisKeysOf(this.config));
+    this.prefixClaim = new PrefixClaim(this.redis, redisKeysOf(this.config), this.config.redisUrl);
+    const target = parseRedisUrl(this.config.redisUrl);
+    this.dispatcher = new ClaimedDispatcher(
+      this.redis,
+      this.prefixClaim,
+      (err) => this.onPrefixTaken(err),
+      target.kind === 'sentinel' ? target.waitReplicas : 0,
+    );
   }
 
   get id(): string {
@@ -101,6 +143,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
 
   get redisIsReady(): boolean {
     return this.redisReady;
+  }
+
+  /** What is wrong with etcd and Redis as this replica last saw it (`auth`, `unavailable`, ...). */
+  serviceProblems(): ServiceProblem[] {
+    return [this.problems.etcd, this.problems.redis].filter((p): p is ServiceProblem => !!p);
   }
 
   /** True while the replica holds an etcd session (etcd reachable). */
@@ -129,6 +176,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       },
       'replica starting',
     );
+    await this.checkPrefix();
     if (this.config.clockOffsetMs !== 0) {
       this.log.warn(
         { clockOffsetMs: this.config.clockOffsetMs },
@@ -171,13 +219,45 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopWake?.();
     const session = this.session;
-    if (session) await session.close('shutdown');
+    if (session) await session.close(new SessionEnd('shutdown', 'shutdown'));
     await this.running?.catch(() => undefined);
     await this.watcher?.close();
     await this.dispatcher.close();
     this.redis.disconnect();
     this.etcd.close();
-    this.setState('unknown', 'stopped');
+    this.setState('unknown', 'stopped', 'shutdown');
+  }
+
+  /**
+   * Claims the queue prefix for this namespace before anything else (docs/operations.md, "One
+   * Redis, several namespaces"). Throws {@link PrefixTakenError} when it belongs to another
+   * namespace. When Redis cannot be asked now, the replica starts anyway (fires wait in the
+   * outbox) and the claim is made before its first write to Redis.
+   */
+  private async checkPrefix(): Promise<void> {
+    try {
+      if (!(await readyWithin(this.redis, 3000))) {
+        throw new Error('Redis is not ready');
+      }
+      await this.prefixClaim.ensure();
+    } catch (err) {
+      if (err instanceof PrefixTakenError) {
+        this.log.error({ err: err.message }, 'queue prefix belongs to another namespace');
+        await this.stop();
+        throw err;
+      }
+      this.log.warn(
+        { err: describe(lastConnectionError(this.redis) ?? err) },
+        "cannot check the queue prefix's namespace in Redis yet; it is checked before the first publish",
+      );
+    }
+  }
+
+  /** Found at publish time: another namespace owns the prefix. Stop, and say why. */
+  private onPrefixTaken(err: PrefixTakenError): void {
+    if (this.stopping) return;
+    this.log.error({ err: err.message }, 'queue prefix belongs to another namespace; stopping');
+    void this.stop().finally(() => this.emit('fatal', err));
   }
 
   private async main(): Promise<void> {
@@ -185,18 +265,17 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     while (!this.stopping) {
       let session: Session | null = null;
       /** Why the session is over: what ended it first, or the error that broke it. */
-      let over = 'session ended';
+      let over = new SessionEnd('etcd_error', 'session ended');
       try {
         session = await Session.open(this.etcd, this.config.leaseTtlSeconds, this.log);
         this.session = session;
         if (this.stopping) break;
-        if (this.etcdDownSince !== null) {
-          this.log.info({ downMs: Date.now() - this.etcdDownSince }, 'etcd reachable again');
-          this.etcdDownSince = null;
-        }
+        // The first write of the session: etcd may grant a lease to a client it will not let
+        // write (no user, no permission on the namespace).
+        await this.publishMember({ state: 'follower', throwing: true });
+        this.etcdOk();
         backoff = 100;
         this.setState('follower', 'campaigning');
-        await this.publishMember();
         const leadership = await campaign(this.etcd, this.keys, session, {
           id: this.id,
           http: this.httpUrl,
@@ -219,19 +298,22 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           emit: (event) => this.onLeaderEvent(event),
         });
         await this.loop.run();
-        if (!this.stopping) session.end(String(leadership.signal.reason ?? 'leadership ended'));
+        if (!this.stopping) {
+          session.end(SessionEnd.of(leadership.signal.reason ?? 'leadership ended'));
+        }
       } catch (err) {
-        if (!this.stopping) this.onFailure(err, session);
-        over = describe(err);
+        if (!this.stopping) over = this.onFailure(err, session);
       } finally {
         this.loop = null;
         this.token = null;
-        if (session?.ended) over = String(session.signal.reason);
-        if (session && !this.stopping) await session.close('session over');
+        if (session?.ended) over = session.ending!;
+        if (session && !this.stopping) {
+          await session.close(new SessionEnd(over.cause, 'session over'));
+        }
         if (session === this.session) this.session = null;
       }
       if (this.stopping) break;
-      this.setState('unknown', `${over}; starting over`);
+      this.setState('unknown', `${over.message}; starting over`, over.cause);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, backoff);
         this.stopWake = () => {
@@ -243,21 +325,89 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     }
   }
 
-  private onFailure(err: unknown, session: Session | null): void {
-    const message = describe(err);
-    if (!session) {
-      // One clear line per outage, not one per retry.
-      this.log.debug({ err: message }, 'etcd session attempt failed');
-      if (this.etcdDownSince === null) {
-        this.etcdDownSince = Date.now();
-        this.log.error(
-          { etcd: this.config.etcdEndpoints, err: message },
-          'etcd unreachable; state unknown, retrying with backoff',
-        );
-      }
+  /**
+   * A session could not be opened or broke: say so once per outage and cause (`unavailable`,
+   * `auth`, `invalid_argument`), not once per retry. Returns why the session is over.
+   */
+  private onFailure(err: unknown, session: Session | null): SessionEnd {
+    if (err instanceof NotLeaderError) {
+      this.log.warn({ err: err.message, state: this.state }, 'lost etcd session or leadership');
+      return err.ending;
+    }
+    const typed = etcdError(
+      err,
+      session ? 'campaign' : 'open a session',
+      this.config.etcdEndpoints,
+    );
+    const cause: FailureCause | null =
+      typed instanceof AuthError
+        ? 'auth'
+        : typed instanceof Error && 'code' in typed && typed.code === 'ETCD_INVALID_ARGUMENT'
+          ? 'invalid_argument'
+          : typed instanceof Error && 'code' in typed && typed.code === 'ETCD_UNAVAILABLE'
+            ? 'unavailable'
+            : null;
+    const message = describe(typed);
+    if (cause === null) {
+      this.log.warn({ err: message, state: this.state }, 'lost etcd session or leadership');
+    } else {
+      this.setProblem('etcd', cause, message);
+    }
+    return new SessionEnd(cause === 'auth' ? 'auth' : 'etcd_error', message);
+  }
+
+  /** Records (and logs once) a problem with a service, or its change of cause. */
+  private setProblem(service: 'etcd' | 'redis', cause: FailureCause, message: string): void {
+    const current = this.problems[service];
+    this.log.debug({ service, cause, err: message }, `${service} call failed`);
+    if (current?.cause === cause) return;
+    this.problems[service] = { service, cause, message, since: new Date().toISOString() };
+    const what =
+      cause === 'auth'
+        ? `${service} refused the credentials or the rights`
+        : cause === 'invalid_argument'
+          ? `${service} refused a request as invalid`
+          : `${service} unreachable`;
+    this.log.error(
+      { service, cause, err: message },
+      service === 'etcd'
+        ? `${what}; state unknown, retrying with backoff`
+        : `${what}; fires wait in the etcd outbox`,
+    );
+    this.emit('problem', { service, cause, message });
+  }
+
+  private clearProblem(service: 'etcd' | 'redis', line: string): void {
+    const current = this.problems[service];
+    if (!current) return;
+    this.problems[service] = null;
+    this.log.info(
+      { service, cause: current.cause, downMs: Date.now() - Date.parse(current.since) },
+      line,
+    );
+    this.emit('problem', { service, cause: null, message: line });
+  }
+
+  private etcdOk(): void {
+    this.clearProblem('etcd', 'etcd reachable again');
+  }
+
+  /**
+   * Redis answered (true) or failed with `err` (asked at `since`, monotonic): readiness, how long
+   * it has been down, and the cause when it failed (logged once per outage and cause).
+   */
+  private redisResult(ok: boolean, since: number, err?: unknown): void {
+    this.setRedis(ok, since);
+    if (ok) {
+      this.clearProblem('redis', 'redis reachable again');
       return;
     }
-    this.log.warn({ err: message, state: this.state }, 'lost etcd session or leadership');
+    const failure = redisFailure(err, lastConnectionError(this.redis));
+    const cause = failure?.cause ?? 'unavailable';
+    const reply =
+      failure?.reply?.message ??
+      describe(lastConnectionError(this.redis) ?? err ?? 'Redis did not answer PING');
+    this.setProblem('redis', cause, reply.split('\n')[0]!);
   }
 
   private onLeaderEvent(event: LeaderEvent): void {
@@ -297,10 +447,11 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         });
         break;
       case 'redis':
-        this.setRedis(event.ready, performance.now());
-        if (event.ready) this.log.info('redis reachable again; draining the outbox');
-        else
-          this.log.error({ err: event.error }, 'redis unreachable; fires wait in the etcd outbox');
+        this.redisResult(
+          event.ready,
+          performance.now(),
+          this.dispatcher.lastError ?? new Error(event.error),
+        );
         void this.publishMember();
         break;
       case 'redis-restarted':
@@ -326,15 +477,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   /**
-   * Sets the state. `reason` says why, in words; for a leader stepping down it starts with what
-   * ended leadership (see {@link stepDownCause}).
+   * Sets the state. `reason` says why, in words; `cause`, typed, why a session or leadership
+   * ended (carried from where it ended: {@link SessionEnd}).
    */
-  private setState(to: ReplicaState, reason: string): void {
+  private setState(to: ReplicaState, reason: string, cause: StepDownCause | null = null): void {
     const from = this.state;
     if (from === to) return;
     this.state = to;
-    this.log.info({ from, to, reason, token: this.token }, `state ${from} -> ${to}`);
-    this.emit('state', { from, to, reason, token: this.token });
+    this.log.info({ from, to, reason, cause, token: this.token }, `state ${from} -> ${to}`);
+    this.emit('state', { from, to, reason, token: this.token, cause });
   }
 
   private setRedis(ready: boolean, since: number): void {
@@ -354,8 +505,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     this.beating = true;
     try {
       const sentAt = performance.now();
-      const ok = await this.dispatcher.ping();
-      this.setRedis(ok, sentAt);
+      let ok = false;
+      let error: unknown = null;
+      try {
+        ok = (await this.redis.ping()) === 'PONG';
+      } catch (err) {
+        error = err;
+      }
+      this.redisResult(ok, sentAt, error);
       if (!ok) {
         // A connection whose packets vanish never errors by itself: start a fresh one.
         this.redis.disconnect(true);
@@ -385,51 +542,37 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       { downMs: Math.round(downMs), successor: able.id },
       'redis unreachable from this leader for a lease TTL while a follower reaches it: stepping down',
     );
-    session.end(`redis unreachable for ${Math.round(downMs)} ms while ${able.id} reaches it`);
+    session.end(
+      'redis_unreachable',
+      `redis unreachable for ${Math.round(downMs)} ms while ${able.id} reaches it`,
+    );
   }
 
-  private async publishMember(): Promise<void> {
+  /** Writes the member record; errors are logged at debug level unless `throwing`. */
+  private async publishMember(
+    options: { state?: ReplicaState; throwing?: boolean } = {},
+  ): Promise<void> {
     const session = this.session;
     if (!session || session.ended) return;
+    const state = options.state ?? this.state;
     const info: MemberInfo = {
       id: this.id,
       host: hostname(),
       pid: process.pid,
       version: VERSION,
-      state: this.state,
+      state,
       definitionsHash: this.hash,
       http: this.httpUrl,
       redisReady: this.redisReady,
       startedAt: this.startedAt,
       updatedAt: new Date().toISOString(),
-      token: this.state === 'leader' ? this.token : null,
+      token: state === 'leader' ? this.token : null,
     };
     try {
       await putMember(this.etcd, this.keys, session, info);
     } catch (err) {
+      if (options.throwing) throw err;
       this.log.debug({ err: describe(err) }, 'member heartbeat failed');
     }
   }
-}
-
-/** Why a leader stopped leading, as a metric label (`baton_step_downs_total{cause}`). */
-export type StepDownCause =
-  | 'shutdown'
-  | 'lease_expired'
-  | 'key_deleted'
-  | 'fence_refused'
-  | 'watch_failed'
-  | 'redis_unreachable'
-  | 'etcd_error';
-
-/** The cause of a step-down from the reason of the state change that ended leadership. */
-export function stepDownCause(reason: string): StepDownCause {
-  if (/^stopped|shutdown/.test(reason)) return 'shutdown';
-  if (/keepalive acknowledged|lease lost|lease may have expired/.test(reason))
-    return 'lease_expired';
-  if (/own election key was deleted/.test(reason)) return 'key_deleted';
-  if (/fenced commit refused/.test(reason)) return 'fence_refused';
-  if (/watch .*failed/.test(reason)) return 'watch_failed';
-  if (/^redis unreachable/.test(reason)) return 'redis_unreachable';
-  return 'etcd_error';
 }

@@ -1,15 +1,14 @@
 import type { Redis } from 'ioredis';
-import { skipKeys } from '../dispatch/producer.js';
 import type { SkipRecord } from '../fire.js';
-import { runKeys } from './keys.js';
+import type { RedisKeys } from '../redis-keys.js';
 
 /** Status of one run attempt in the history. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'stale' | 'skipped' | 'aborted';
 
 /**
  * One start of a run on a worker (an attempt, or a restart of an attempt after its worker died).
- * Stored as JSON in `<prefix>:baton:history:<job>:records` under `<fireId>#<start>`, indexed by
- * start time in the sorted set `<prefix>:baton:history:<job>`.
+ * Stored as JSON in `<prefix>:baton:<ns>:history:<job>:records` under `<fireId>#<start>`,
+ * indexed by start time in the sorted set `<prefix>:baton:<ns>:history:<job>`.
  */
 export interface RunRecord {
   fireId: string;
@@ -77,7 +76,7 @@ function numbers(hash: Record<string, string>): Record<string, number> {
   return out;
 }
 
-/** Parses one skip record of the leader's skip history (`<prefix>:baton:skips:<job>`). */
+/** Parses one skip record of the leader's skip history (`<prefix>:baton:<ns>:skips:<job>`). */
 export function toSkipEntry(json: string): SkipEntry | null {
   try {
     const r = JSON.parse(json) as Partial<SkipRecord>;
@@ -103,13 +102,13 @@ export function toSkipEntry(json: string): SkipEntry | null {
  */
 export async function readHistory(
   redis: Redis,
-  prefix: string,
+  keys: RedisKeys,
   job: string,
   options: ReadHistoryOptions = {},
 ): Promise<JobHistory> {
   const limit = Math.max(1, Math.floor(options.limit ?? 50));
-  const k = runKeys(prefix, job);
-  const s = skipKeys(prefix, job);
+  const k = keys.run(job);
+  const s = keys.skips(job);
   const results = await redis
     .pipeline()
     .zrevrange(k.history, 0, limit - 1)

@@ -13,7 +13,7 @@ export {
   type RunStatus,
   type SkipEntry,
 } from './history.js';
-export { abortChannel, runKeys, type RunKeys } from './keys.js';
+export { redisKeys, redisKeysOf, type RedisKeys, type RunKeys } from '../redis-keys.js';
 export { canonicalToken, compareTokens } from './token.js';
 export {
   EXAMPLE_HANDLERS_MODULE,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { OverlapPolicy } from '../definitions/types.js';
-import { FENCE_DIGITS, fenceKey, padDecimal, skipKeys } from '../dispatch/producer.js';
-import { startedKey, type RunKeys } from './keys.js';
+import { FENCE_DIGITS, padDecimal } from '../dispatch/producer.js';
+import type { RunKeys } from '../redis-keys.js';
 
 // Shared Lua: trims a job's history by age (score < cutoff) and count, at most 1000 at a time.
 const TRIM = `
@@ -175,7 +175,10 @@ export type BeginResult =
 
 export interface BeginArgs {
   keys: RunKeys;
-  prefix: string;
+  /** The namespace's fence (`RedisKeys.fence`). */
+  fenceKey: string;
+  /** This fire's started marker (`RedisKeys.started(fireId)`). */
+  startedKey: string;
   job: string;
   token: string;
   /** The etcd revision that committed the run, or null (runs of baton before 0.2). */
@@ -228,15 +231,14 @@ export class RunScripts {
   }
 
   async begin(a: BeginArgs): Promise<BeginResult> {
-    const skip = skipKeys(a.prefix, a.job);
     const res = (await this.fn('batonRunBegin')(
-      fenceKey(a.prefix),
+      a.fenceKey,
       a.keys.counts,
       a.keys.active,
       a.keys.history,
       a.keys.records,
-      skip.counts,
-      startedKey(a.prefix, a.fireId),
+      a.keys.skipCounts,
+      a.startedKey,
       padDecimal(a.token),
       a.fireId,
       a.overlap,

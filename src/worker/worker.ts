@@ -14,15 +14,17 @@ import {
   type OverlapPolicy,
 } from '../definitions/index.js';
 import { publishEvent } from '../control/events.js';
+import { claimQueuePrefix } from '../dispatch/namespace.js';
 import { MAX_DEDUPE_WINDOW_MS } from '../dispatch/producer.js';
-import { createRedis } from '../dispatch/redis.js';
+import { createRedis, lastConnectionError } from '../dispatch/redis.js';
+import { redisError } from '../failures.js';
 import { BatonError, formatProblem, StaleTokenError } from '../errors.js';
 import type { RunData } from '../fire.js';
 import { createLogger, redactUrl, type Logger } from '../log.js';
+import { redisKeysOf, type RedisKeys, type RunKeys } from '../redis-keys.js';
 import { RunAbortedError } from './errors.js';
 import type { Handler, RunContext } from './handler.js';
 import type { RunRecord, RunStatus } from './history.js';
-import { abortChannel, runKeys, type RunKeys } from './keys.js';
 import { HandlerRegistry } from './registry.js';
 import { RunScripts } from './scripts.js';
 import { canonicalToken } from './token.js';
@@ -35,6 +37,12 @@ export interface WorkerOptions {
   redisUrl?: string;
   /** BullMQ key prefix when no `config` is given. @defaultValue 'bull' */
   prefix?: string;
+  /**
+   * baton namespace when no `config` is given: the worker's records are
+   * `<prefix>:baton:<namespace>:...`, and the prefix must belong to this namespace.
+   * @defaultValue 'baton'
+   */
+  namespace?: string;
   /**
    * Queues to work on. @defaultValue every queue used by the definitions (queues added by a
    * later reload are picked up too), or `['baton']` without definitions
@@ -167,6 +175,8 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
   readonly registry: HandlerRegistry;
   readonly workerId: string;
   readonly prefix: string;
+  /** The Redis key layout of this worker's namespace. */
+  readonly keys: RedisKeys;
   private readonly config: ResolvedConfig;
   private readonly logger: Logger;
   private readonly concurrency: number;
@@ -196,8 +206,16 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
     super();
     this.config =
       options.config ??
-      resolveConfig({ redis: options.redisUrl, queuePrefix: options.prefix ?? 'bull' }, {});
+      resolveConfig(
+        {
+          redis: options.redisUrl,
+          queuePrefix: options.prefix ?? 'bull',
+          namespace: options.namespace ?? 'baton',
+        },
+        {},
+      );
     this.prefix = this.config.queuePrefix;
+    this.keys = redisKeysOf(this.config);
     this.workerId = options.workerId ?? options.config?.replicaId ?? `${hostname()}-${process.pid}`;
     this.logger = (options.logger ?? createLogger()).child({ worker: this.workerId });
     this.registry =
@@ -244,11 +262,23 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
   private async doStart(): Promise<void> {
     await this.loadDefinitions();
     this.redis = createRedis(this.config, 'worker');
+    // The queue prefix must be this namespace's before the worker takes anything from it.
+    const redis = this.redis;
+    try {
+      await claimQueuePrefix(redis, this.keys, this.config.redisUrl);
+    } catch (err) {
+      throw redisError(
+        err,
+        'claim the queue prefix',
+        this.config.redisUrl,
+        lastConnectionError(redis),
+      );
+    }
     this.scripts = new RunScripts(this.redis);
     // Every run outcome also goes to the cluster's live event stream (the API's SSE).
     const events = this.redis;
     this.on('run', (e) =>
-      publishEvent(events, this.prefix, {
+      publishEvent(events, this.keys, {
         type: 'run',
         job: e.job,
         fireId: e.fireId,
@@ -266,7 +296,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
     this.subscriber.on('message', (_channel: string, message: string) =>
       this.onAbortMessage(message),
     );
-    await this.subscriber.subscribe(abortChannel(this.prefix));
+    await this.subscriber.subscribe(this.keys.abort);
     await Promise.all(this.wantedQueues().map((q) => this.addQueue(q, false)));
     if (this.phase !== 'running') return; // closed while starting
     // Taking runs starts only now, so a `run` listener added right after `await start()` (or
@@ -531,7 +561,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
     const parsedAt = Date.parse(data.scheduledAt);
     const scheduledAtMs = Number.isFinite(parsedAt) ? parsedAt : job.timestamp;
     const startedAtMs = Date.now();
-    const keys = runKeys(this.prefix, data.job);
+    const keys = this.keys.run(data.job);
     const logger = this.logger.child({
       job: data.job,
       fireId: data.fireId,
@@ -559,7 +589,8 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
 
     const begin = await scripts.begin({
       keys,
-      prefix: this.prefix,
+      fenceKey: this.keys.fence,
+      startedKey: this.keys.started(data.fireId),
       job: data.job,
       token: fencingToken,
       revision: canonicalToken(data.revision),
@@ -637,7 +668,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
       logger.info({ replaced: begin.abort }, 'replacing the active run (overlap: replace)');
       this.redis
         .publish(
-          abortChannel(this.prefix),
+          this.keys.abort,
           JSON.stringify({ job: data.job, fireId: begin.abort, by: data.fireId }),
         )
         .catch((err: unknown) =>

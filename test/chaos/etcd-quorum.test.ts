@@ -20,6 +20,7 @@ import {
   jobsFolder,
   queuedRuns,
   scheduledRuns,
+  stackKeys,
   startReplica,
   waitForLeader,
   type ReplicaProcess,
@@ -128,7 +129,7 @@ it('a 3-member etcd cluster: losing one member keeps firing; losing quorum stops
     expect(skippedInGaps).toBeGreaterThanOrEqual(3);
     const redis = new Redis(opts.redisUrl);
     try {
-      const counts = await redis.hgetall(`${opts.namespace}:baton:skipcount:tick-latest`);
+      const counts = await redis.hgetall(stackKeys(opts).skips('tick-latest').counts);
       expect(Number(counts['catch-up-latest'] ?? 0)).toBe(skippedInGaps);
     } finally {
       redis.disconnect();

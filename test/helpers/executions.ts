@@ -7,7 +7,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { Redis } from 'ioredis';
 import type { Keys } from '../../src/coordination/keys.js';
 import type { Watermark } from '../../src/coordination/ledger.js';
-import { firedKey } from '../../src/dispatch/producer.js';
+import { redisKeys } from '../../src/redis-keys.js';
 import type { Order, RunOrder } from '../../src/fire.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from './process.js';
 import { BATON_BIN, batonEnv, type StackOptions } from './replicas.js';
@@ -231,13 +231,15 @@ export async function outboxFireIds(etcd: Etcd3, keys: Keys): Promise<Set<string
  */
 export async function withdrawnFireIds(
   redisUrl: string,
+  /** The stack's queue prefix, which is also its namespace (see `batonEnv`). */
   prefix: string,
   ids: readonly string[],
 ): Promise<Set<string>> {
+  const keys = redisKeys(prefix, prefix);
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     const out = new Set<string>();
-    for (const id of ids) if ((await redis.get(firedKey(prefix, id))) === 'withdrawn') out.add(id);
+    for (const id of ids) if ((await redis.get(keys.fired(id))) === 'withdrawn') out.add(id);
     return out;
   } finally {
     redis.disconnect();

@@ -1,6 +1,8 @@
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort } from './ports.js';
+import { Redis } from 'ioredis';
+import { freePort, freePorts } from './ports.js';
 import {
   makeTempDir,
   REDIS_BINARY,
@@ -163,4 +165,127 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       throw err;
     }
   }
+}
+
+/** Options of {@link startSentinels}. */
+export interface SentinelOptions {
+  /** Master name the sentinels monitor. @defaultValue 'baton' */
+  name?: string;
+  /** @defaultValue 3 */
+  count?: number;
+  /** How long a silent master takes to count as down. @defaultValue 1_000 */
+  downAfterMs?: number;
+  /** Replicas each sentinel must have discovered before the group counts as ready. @defaultValue 1 */
+  replicas?: number;
+}
+
+/** Sentinels (`redis-server --sentinel`) on loopback, watching one master. */
+export class SentinelGroup {
+  /** @internal use {@link startSentinels} */
+  constructor(
+    readonly name: string,
+    readonly ports: number[],
+    readonly processes: ManagedProcess[],
+    readonly dir: string,
+  ) {}
+
+  /** `redis+sentinel://127.0.0.1:<p1>,…/<name>` plus `suffix` (e.g. `?waitReplicas=0`). */
+  url(suffix = ''): string {
+    return `redis+sentinel://${this.ports.map((p) => `127.0.0.1:${p}`).join(',')}/${this.name}${suffix}`;
+  }
+
+  /** `SENTINEL <args>` on one sentinel. */
+  async ask(port: number, ...args: string[]): Promise<unknown> {
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return await client.call('SENTINEL', ...args);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** The master's port as the first sentinel that answers sees it. */
+  async masterPort(): Promise<number> {
+    for (const port of this.ports) {
+      try {
+        const addr = (await this.ask(port, 'get-master-addr-by-name', this.name)) as string[];
+        return Number(addr[1]);
+      } catch {
+        // the next sentinel
+      }
+    }
+    throw new Error('no sentinel answers');
+  }
+
+  logTail(lines = 40): string {
+    return this.processes.map((p) => `--- ${p.name} ---\n${p.logTail(lines)}`).join('\n');
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.stop(3_000)));
+    await removeTempDir(this.dir);
+  }
+}
+
+/**
+ * Starts `count` sentinels (quorum: a majority) monitoring `master`, and waits until every one
+ * has found the others and the master's replicas (so a fail-over can be agreed on).
+ */
+export async function startSentinels(
+  master: RedisServer,
+  options: SentinelOptions = {},
+): Promise<SentinelGroup> {
+  const name = options.name ?? 'baton';
+  const count = options.count ?? 3;
+  const dir = await makeTempDir('baton-sentinel-');
+  const ports = await freePorts(count);
+  const processes: ManagedProcess[] = [];
+  for (const port of ports) {
+    const conf = path.join(dir, `sentinel-${port}.conf`);
+    // prettier-ignore
+    await writeFile(conf, [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      'daemonize no',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} ${Math.floor(count / 2) + 1}`,
+      `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1_000}`,
+      `sentinel failover-timeout ${name} 10000`,
+      `sentinel parallel-syncs ${name} 1`,
+      '',
+    ].join('\n'));
+    processes.push(
+      spawnManaged({
+        name: `redis-sentinel ${port}`,
+        command: resolveBinary(REDIS_BINARY),
+        args: [conf, '--sentinel'],
+        logFile: path.join(dir, `sentinel-${port}.log`),
+      }),
+    );
+  }
+  const group = new SentinelGroup(name, ports, processes, dir);
+  const replicas = options.replicas ?? 1;
+  await waitFor(
+    async () => {
+      for (const port of ports) {
+        const others = (await group.ask(port, 'sentinels', name)) as unknown[];
+        const found = (await group.ask(port, 'replicas', name)) as unknown[];
+        if (others.length < count - 1 || found.length < replicas) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, description: `${count} sentinels that know each other` },
+  ).catch(async (err: unknown) => {
+    const log = group.logTail();
+    await group.stopAll();
+    throw new Error(`${(err as Error).message}\n${log}`, { cause: err });
+  });
+  return group;
 }

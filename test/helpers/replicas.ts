@@ -7,6 +7,7 @@ import { resolveConfig } from '../../src/config/index.js';
 import { openControl, type ControlContext } from '../../src/control/context.js';
 import { getStatus, type ClusterStatus } from '../../src/control/status.js';
 import type { RunData } from '../../src/fire.js';
+import { redisKeys, type RedisKeys } from '../../src/redis-keys.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -69,6 +70,11 @@ export function batonEnv(opts: StackOptions): NodeJS.ProcessEnv {
     BATON_LEASE_TTL: String(opts.leaseTtl ?? 2),
     BATON_LOG_LEVEL: 'debug',
   };
+}
+
+/** The Redis key layout of a stack: {@link batonEnv} uses the namespace as the queue prefix. */
+export function stackKeys(opts: StackOptions): RedisKeys {
+  return redisKeys(opts.namespace, opts.namespace);
 }
 
 export async function startReplica(

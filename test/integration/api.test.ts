@@ -274,6 +274,7 @@ describe('HTTP API of the scheduler replicas', () => {
         state: r === leader ? 'leader' : 'follower',
         etcd: true,
         redis: true,
+        problems: [],
       });
       const self = await call(r.http, '/api/v1/replica');
       expect(self.body).toMatchObject({ id: r.id, ready: true, jobs: 3 });
@@ -651,6 +652,7 @@ describe('HTTP API of the scheduler replicas', () => {
       for (const family of [
         'baton_fires_total',
         'baton_step_downs_total',
+        'baton_backend_error',
         'baton_fire_lag_seconds',
         'baton_stale_token_rejections_total',
         'baton_runs_total',

@@ -2,8 +2,9 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, expect, inject, it } from 'vitest';
 import type { OutboxEntry } from '../../src/coordination/ledger.js';
-import { Dispatcher, firedKey, skipKeys } from '../../src/dispatch/producer.js';
+import { Dispatcher } from '../../src/dispatch/producer.js';
 import type { RunOrder, SkipRecord } from '../../src/fire.js';
+import { redisKeys } from '../../src/redis-keys.js';
 import { testNamespace } from '../helpers/namespace.js';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
@@ -32,7 +33,7 @@ function run(prefix: string, at: number, keep = { ageSeconds: 3600, count: 1 }):
 
 it('publishing an outbox entry again adds nothing, even after retention removed the finished job', async () => {
   const prefix = testNamespace('dispatch');
-  const d = new Dispatcher(redis, prefix);
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
   const q = new Queue('baton', { connection: redis, prefix });
   try {
     const e = run(prefix, 1_700_000_000_000);
@@ -55,14 +56,14 @@ it('publishing an outbox entry again adds nothing, even after retention removed 
 
 it('a publisher that died between claiming and adding does not lose the run', async () => {
   const prefix = testNamespace('claim');
-  const d = new Dispatcher(redis, prefix);
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
   const q = new Queue('baton', { connection: redis, prefix });
   try {
     const e = run(prefix, 1_700_000_002_000);
-    await redis.set(firedKey(prefix, e.id), 'pending', 'PX', 60_000);
+    await redis.set(redisKeys(prefix, prefix).fired(e.id), 'pending', 'PX', 60_000);
     await d.publish([e]);
     expect((await q.getJob(e.id))?.data).toEqual({ ...(e.order as RunOrder).data, revision: '1' });
-    expect(await redis.get(firedKey(prefix, e.id))).toBe('done');
+    expect(await redis.get(redisKeys(prefix, prefix).fired(e.id))).toBe('done');
   } finally {
     await q.close();
     await d.close();
@@ -71,7 +72,7 @@ it('a publisher that died between claiming and adding does not lose the run', as
 
 it('overlap: forbid skips a scheduled fire (recorded) while the previous run is pending, not after it finished', async () => {
   const prefix = testNamespace('forbid');
-  const d = new Dispatcher(redis, prefix);
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
   const q = new Queue('baton', { connection: redis, prefix });
   const forbid = (at: number) => {
     const e = run(prefix, at);
@@ -91,7 +92,7 @@ it('overlap: forbid skips a scheduled fire (recorded) while the previous run is 
     // The first run is still waiting: the next fire is skipped and recorded.
     await d.publish([forbid(1_700_000_011_000)]);
     expect(await q.getJob('tick@1700000011000')).toBeUndefined();
-    const k = skipKeys(prefix, 'tick');
+    const k = redisKeys(prefix, prefix).skips('tick');
     expect(await redis.hget(k.counts, 'overlap')).toBe('1');
     const [skip] = (await redis.zrange(k.list, '0', '-1')).map(
       (j) => JSON.parse(j) as { reason: string; first: number },
@@ -116,7 +117,7 @@ it('overlap: forbid skips a scheduled fire (recorded) while the previous run is 
 
 it('skip records are stored and counted once, however often they are published', async () => {
   const prefix = testNamespace('skips');
-  const d = new Dispatcher(redis, prefix);
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
   try {
     const record: SkipRecord = {
       kind: 'skip',
@@ -137,7 +138,7 @@ it('skip records are stored and counted once, however often they are published',
     };
     await d.publish([entry]);
     await d.publish([JSON.parse(JSON.stringify(entry)) as OutboxEntry]);
-    const k = skipKeys(prefix, 'tick');
+    const k = redisKeys(prefix, prefix).skips('tick');
     expect(await redis.zcard(k.list)).toBe(1);
     expect(await redis.hgetall(k.counts)).toEqual({ paused: '5', total: '5' });
   } finally {
@@ -147,7 +148,7 @@ it('skip records are stored and counted once, however often they are published',
 
 it('a run is due in Redis exactly at its instant, however long the publish took to get there', async () => {
   const prefix = testNamespace('due');
-  const d = new Dispatcher(redis, prefix);
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
   const q = new Queue('baton', { connection: redis, prefix });
   try {
     const at = Math.ceil(Date.now() / 1000) * 1000 + 30_000;

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, expect, inject, it } from 'vitest';
 import { EventBatcher, EventBus, type BatonEvent } from '../../src/control/events.js';
 import { silentLogger } from '../../src/log.js';
+import { redisKeys } from '../../src/redis-keys.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -13,7 +14,8 @@ afterAll(() => publisher.disconnect());
 it('a burst of events published in one turn arrives whole and in order, in a few messages', async () => {
   const prefix = testNamespace('events');
   const subscriber = new Redis(url, { maxRetriesPerRequest: 1 });
-  const bus = new EventBus({ subscriber, prefix, logger: silentLogger() });
+  const keys = redisKeys(prefix, prefix);
+  const bus = new EventBus({ subscriber, keys, logger: silentLogger() });
   const messages: string[] = [];
   subscriber.on('message', (_channel: string, message: string) => messages.push(message));
   const heard: BatonEvent[] = [];
@@ -21,14 +23,11 @@ it('a burst of events published in one turn arrives whole and in order, in a few
   bus.start();
   try {
     await once(subscriber, 'ready');
-    await waitFor(
-      async () => (await publisher.pubsub('NUMSUB', `${prefix}:baton:events`))[1] === 1,
-      {
-        description: 'the subscription',
-      },
-    );
+    await waitFor(async () => (await publisher.pubsub('NUMSUB', keys.events))[1] === 1, {
+      description: 'the subscription',
+    });
     if (publisher.status !== 'ready') await once(publisher, 'ready');
-    const batcher = new EventBatcher(publisher, prefix);
+    const batcher = new EventBatcher(publisher, keys);
     const sent: BatonEvent[] = [];
     for (let i = 0; i < 1200; i++) {
       const e: BatonEvent = {

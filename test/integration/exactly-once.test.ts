@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { JobAudit } from '../../src/control/audit.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { listMembers } from '../../src/coordination/members.js';
 import type { RunOrder } from '../../src/fire.js';
@@ -16,6 +19,7 @@ import {
   batonEnv,
   control,
   jobsFolder,
+  stackKeys,
   startReplica,
   waitForLeader,
   type ReplicaProcess,
@@ -30,6 +34,7 @@ import { waitFor } from '../helpers/wait.js';
  * acknowledged writes, and a leader cut off from Redis alone.
  */
 
+const execFileAsync = promisify(execFile);
 const HANDLERS = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../fixtures/handlers/executions.mjs',
@@ -162,7 +167,7 @@ async function expectEachCommittedFireExecutedOnce(
 async function staleCount(opts: StackOptions): Promise<number> {
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    const h = await readHistory(redis, opts.namespace, 'tick', { limit: 1 });
+    const h = await readHistory(redis, stackKeys(opts), 'tick', { limit: 1 });
     return h.counts.stale ?? 0;
   } finally {
     redis.disconnect();
@@ -298,5 +303,65 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     proxies.get(first.leader!)!.restore();
     await expectEachCommittedFireExecutedOnce(executions, Date.now());
     expect(await staleCount(opts)).toBe(0);
+  });
+
+  it('`baton audit` accounts for every instant from the records, and says when one is missing', async () => {
+    const { opts, ctx, executions } = await stack('audit');
+    await startReplicas(opts, 'r1');
+    await waitForLeader(ctx);
+    startWorker(opts, executions, 'w1');
+    const from = Date.now();
+    await waitFor(async () => ((await executed(executions)).length >= 4 ? true : undefined), {
+      description: 'four fires ran',
+    });
+    const to = Date.now() - 1000;
+    const audit = async () => {
+      const r = await execFileAsync(
+        process.execPath,
+        [
+          BATON_BIN,
+          'audit',
+          'tick',
+          '--from',
+          new Date(from).toISOString(),
+          '--to',
+          new Date(to).toISOString(),
+          '--grace',
+          '0',
+          '--json',
+        ],
+        { env: batonEnv(opts) },
+      ).then(
+        (ok) => ({ code: 0, stdout: ok.stdout }),
+        (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+      );
+      return { code: r.code, job: (JSON.parse(r.stdout) as { jobs: JobAudit[] }).jobs[0]! };
+    };
+    const good = await audit();
+    expect(good.code).toBe(0);
+    expect(good.job.ok).toBe(true);
+    const ran = (await executed(executions)).filter((e) => {
+      const at = Number(e.fireId.split('@')[1]);
+      return at >= from && at <= to;
+    });
+    expect(good.job.counts.ran).toBe(ran.length);
+    expect(good.job.counts.missing).toBe(0);
+
+    // Forget one run's record: the audit must notice, and fail.
+    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const { history, records } = stackKeys(opts).run('tick');
+      const id = `${ran[0]!.fireId}#1`;
+      await redis.zrem(history, id);
+      await redis.hdel(records, id);
+    } finally {
+      redis.disconnect();
+    }
+    const bad = await audit();
+    expect(bad.code).toBe(1);
+    expect(bad.job.ok).toBe(false);
+    expect(bad.job.instants.filter((i) => i.outcome === 'missing').map((i) => i.fireId)).toEqual([
+      ran[0]!.fireId,
+    ]);
   });
 });

@@ -5,7 +5,6 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { ControlContext } from '../../src/control/context.js';
-import { stepDownCause } from '../../src/scheduler/replica.js';
 import { getStatus } from '../../src/control/status.js';
 import { Intents } from '../../src/coordination/intents.js';
 import { testNamespace } from '../helpers/namespace.js';
@@ -17,6 +16,7 @@ import {
   jobsFolder,
   queuedRuns,
   scheduledRuns,
+  stackKeys,
   startReplica,
   waitForLeader,
   type ReplicaProcess,
@@ -237,9 +237,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       .log(100_000)
       .split('\n')
       .filter((l) => l.includes('"state leader -> unknown"'))
-      .map((l) => (JSON.parse(l) as { reason: string }).reason);
+      .map((l) => (JSON.parse(l) as { cause: string }).cause);
     expect(stepDown).toHaveLength(1);
-    expect(['lease_expired', 'key_deleted']).toContain(stepDownCause(stepDown[0]!));
+    expect(['lease_expired', 'key_deleted']).toContain(stepDown[0]);
     // And every committed fire executed once, before and after the fail-over.
     const { committed, pending, executions } = await settle(opts, ctx, c);
     expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
@@ -290,7 +290,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const redis = new Redis(opts.redisUrl);
     try {
       const skipCount = async () =>
-        Number((await redis.hget(`${opts.namespace}:baton:skipcount:tick`, 'paused')) ?? 0);
+        Number((await redis.hget(stackKeys(opts).skips('tick').counts, 'paused')) ?? 0);
       await waitFor(async () => (await skipCount()) >= 2, { description: 'paused fires recorded' });
       const before = (await instants(opts, 'tick')).at;
       const lastBefore = before[before.length - 1]!;
@@ -301,7 +301,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       const after = (await instants(opts, 'tick')).at;
       const resumedFrom = after.find((t) => t > lastBefore)!;
       // The paused seconds were not replayed: the gap is exactly the recorded skips.
-      const skipped = await redis.zrange(`${opts.namespace}:baton:skips:tick`, '0', '-1');
+      const skipped = await redis.zrange(stackKeys(opts).skips('tick').list, '0', '-1');
       const paused = skipped
         .map((j) => JSON.parse(j) as { reason: string; first: number; last: number; count: number })
         .filter((r) => r.reason === 'paused');
@@ -368,9 +368,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const redis = new Redis(opts.redisUrl);
     try {
       // Removed from the queue, then marked and recorded (separate round trips): await all three.
-      const marker = () => redis.get(`${opts.namespace}:baton:fired:${ahead.id}`);
+      const marker = () => redis.get(stackKeys(opts).fired(ahead.id));
       const pausedSkips = async () =>
-        (await redis.zrange(`${opts.namespace}:baton:skips:five`, '0', '-1'))
+        (await redis.zrange(stackKeys(opts).skips('five').list, '0', '-1'))
           .map((j) => JSON.parse(j) as { reason: string; first: number })
           .filter((x) => x.reason === 'paused');
       await waitFor(

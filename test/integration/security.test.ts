@@ -157,7 +157,7 @@ describe('etcd over mutual TLS', () => {
 });
 
 describe('etcd with authentication', () => {
-  it('a replica with user and password leads; a wrong password gets one line; the password is never logged', async () => {
+  it('a replica with user and password leads; a wrong password gets one line and exit 4; the password is never logged', async () => {
     const etcd = await startEtcdNode();
     servers.push(etcd);
     const endpoint = etcd.endpoints[0]!;
@@ -167,6 +167,8 @@ describe('etcd with authentication', () => {
         env: { ...process.env, ETCDCTL_API: '3' },
       });
     await etcdctl('user', 'add', `root:${PASSWORD}`);
+    // A user without any role: authenticated, but allowed nothing.
+    await etcdctl('user', 'add', 'nobody:nobody-pw');
     await etcdctl('auth', 'enable');
 
     const opts = await tickStack(endpoint, inject('redisUrl'), 'auth');
@@ -181,17 +183,63 @@ describe('etcd with authentication', () => {
     expect(await leaderVia(auth)).toBe('auth-1');
     await firesQueued(opts.redisUrl, opts, 'committed with authentication');
 
-    for (const env of [
-      { ...auth, BATON_ETCD_PASSWORD: 'wrong' },
-      { ...auth, BATON_ETCD_USERNAME: '', BATON_ETCD_PASSWORD: '' },
-    ]) {
+    // Refused credentials are not an outage: exit 4, one line that says so.
+    for (const [env, says] of [
+      [{ ...auth, BATON_ETCD_PASSWORD: 'wrong' }, 'refused the credentials'],
+      [{ ...auth, BATON_ETCD_USERNAME: '', BATON_ETCD_PASSWORD: '' }, 'refused the credentials'],
+      [
+        { ...auth, BATON_ETCD_USERNAME: 'nobody', BATON_ETCD_PASSWORD: 'nobody-pw' },
+        'denied permission',
+      ],
+    ] as const) {
       const r = await baton(['status'], env);
-      expect(r.code).toBe(3);
+      expect(r.code, r.stderr).toBe(4);
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`^baton: etcd at ${endpoint} ${says} to read the status: `),
+      );
       expect(r.stderr).not.toMatch(NO_STACK);
       expect(r.stderr).not.toContain(PASSWORD);
     }
     expect(replica.log(100_000)).not.toContain(PASSWORD);
+
+    // A replica with a wrong password keeps retrying (the credentials may be fixed), but says why:
+    // one error line with the cause `auth`, its readiness and a metric.
+    const port = await freePort();
+    const wrong = await startReplica(opts, 'auth-wrong', port, {
+      ...auth,
+      BATON_ETCD_PASSWORD: 'wrong-password-3e9f',
+    });
+    replicas.push(wrong);
+    const lines = () =>
+      wrong
+        .log(100_000)
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string; cause?: string; err?: string });
+    await waitFor(() => lines().filter((l) => l.msg === 'etcd call failed').length >= 3, {
+      timeoutMs: 20_000,
+      description: 'the replica with a wrong password retried three times',
+    });
+    const errors = lines().filter((l) => l.level >= 50);
+    expect(errors, wrong.log(200)).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      cause: 'auth',
+      msg: 'etcd refused the credentials or the rights; state unknown, retrying with backoff',
+    });
+    expect(errors[0]!.err).toContain('authentication failed');
+    const ready = await fetch(`${wrong.http}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({
+      ready: false,
+      state: 'unknown',
+      problems: [{ service: 'etcd', cause: 'auth' }],
+    });
+    const metrics = await (await fetch(`${wrong.http}/metrics`)).text();
+    expect(metrics).toContain(
+      'baton_backend_error{replica="auth-wrong",service="etcd",cause="auth"} 1',
+    );
+    expect(wrong.log(100_000)).not.toContain('wrong-password-3e9f');
   });
 });
 
@@ -208,6 +256,8 @@ describe('Redis over TLS with an ACL user', () => {
         ['--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'no'],
         ['--user', 'default', 'on', 'nopass', '-@all', '+ping'],
         ['--user', 'baton', 'on', `>${PASSWORD}`, '~*', '&*', '+@all'],
+        // Connects (AUTH, INFO for the ready check) but may read no key.
+        ['--user', 'limited', 'on', '>limited-pw', '~*', '-@all', '+ping', '+info'],
       ].flat(),
     });
     servers.push(redis);
@@ -221,6 +271,76 @@ describe('Redis over TLS with an ACL user', () => {
     const plain = `redis://baton:${PASSWORD}@127.0.0.1:${redis.port}`;
     await firesQueued(plain, opts, 'published over TLS');
     expect(replica.log(100_000)).not.toContain(PASSWORD);
+
+    // A wrong password, or a user without the rights to read: exit 4,
+    // one line naming Redis' refusal, never the password.
+    for (const [url, says] of [
+      [
+        `rediss://baton:wrong@127.0.0.1:${tlsPort}`,
+        'refused the credentials to read the last runs: WRONGPASS',
+      ],
+      [
+        `rediss://limited:limited-pw@127.0.0.1:${tlsPort}`,
+        'denied permission to read the last runs: NOPERM',
+      ],
+    ] as const) {
+      const r = await baton(['jobs', '--jobs', opts.jobsDir], {
+        BATON_ETCD: inject('etcdEndpoint'),
+        BATON_NAMESPACE: opts.namespace,
+        BATON_REDIS: url,
+        BATON_REDIS_CA: pki.ca,
+      });
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toContain(says);
+      expect(r.stderr).not.toContain(PASSWORD);
+      expect(r.stderr).not.toMatch(NO_STACK);
+    }
+
+    // A worker with a wrong password does not start: exit 4, one line.
+    const w = await baton(['worker', '--no-examples', '--jobs', opts.jobsDir], {
+      BATON_NAMESPACE: opts.namespace,
+      BATON_REDIS: `rediss://baton:wrong@127.0.0.1:${tlsPort}`,
+      BATON_REDIS_CA: pki.ca,
+    });
+    expect(w.code, w.stderr).toBe(4);
+    expect(w.stderr.trim().split('\n'), w.stderr).toEqual([
+      expect.stringMatching(
+        /^baton: Redis at .* refused the credentials to claim the queue prefix: WRONGPASS/,
+      ),
+    ]);
+
+    // A replica with a wrong Redis password: fires wait in the outbox, and it says why (auth).
+    const port = await freePort();
+    const wrongOpts = await tickStack(
+      inject('etcdEndpoint'),
+      `rediss://baton:wrong-redis-pw-5a2c@127.0.0.1:${tlsPort}`,
+      'rediss-wrong',
+    );
+    const wrong = await startReplica(wrongOpts, 'rediss-wrong', port, { BATON_REDIS_CA: pki.ca });
+    replicas.push(wrong);
+    const problems = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${wrong.http}/readyz`)).json()) as {
+          ready: boolean;
+          problems: { service: string; cause: string; message: string }[];
+        };
+        return body.problems.length > 0 ? body : undefined;
+      },
+      { timeoutMs: 20_000, description: 'the replica reports its Redis problem' },
+    );
+    expect(problems.ready).toBe(false);
+    expect(problems.problems).toMatchObject([
+      { service: 'redis', cause: 'auth', message: expect.stringContaining('WRONGPASS') },
+    ]);
+    const redisErrors = wrong
+      .log(100_000)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; service?: string; cause?: string })
+      .filter((l) => l.level >= 50);
+    expect(redisErrors, wrong.log(100)).toMatchObject([{ service: 'redis', cause: 'auth' }]);
+    expect(wrong.log(100_000)).not.toContain('wrong-redis-pw-5a2c');
 
     // Without the CA the server is not trusted: the CLI says so in one line.
     const r = await baton(['jobs', '--jobs', opts.jobsDir], {

@@ -14,7 +14,7 @@ import {
   defineHandler,
   readHistory,
   RunAbortedError,
-  runKeys,
+  redisKeys,
   startWorker,
   type HistoryEntry,
   type RunContext,
@@ -56,7 +56,9 @@ async function world(name: string, definitions: Record<string, string>) {
   const redisUrl = inject('redisUrl');
   const prefix = testNamespace(name);
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const dispatcher = new Dispatcher(redis, prefix);
+  // In-process workers of this file use the default namespace, `baton`.
+  const keys = redisKeys(prefix, 'baton');
+  const dispatcher = new Dispatcher(redis, keys);
   const queue = new Queue('baton', { connection: redis, prefix });
   const jobsDir = await jobsFolder(definitions);
   cleanups.push(async () => {
@@ -122,7 +124,7 @@ async function world(name: string, definitions: Record<string, string>) {
   }
 
   async function history(job: string, limit = 100) {
-    return readHistory(redis, prefix, job, { limit });
+    return readHistory(redis, keys, job, { limit });
   }
 
   function runs(h: { entries: HistoryEntry[] }, fireId?: string): RunRecord[] {
@@ -152,6 +154,7 @@ async function world(name: string, definitions: Record<string, string>) {
     redis,
     redisUrl,
     prefix,
+    keys,
     jobsDir,
     events,
     dispatcher,
@@ -334,7 +337,7 @@ describe('baton worker (real Redis, real BullMQ)', () => {
       },
     );
     expect(await w.queue.remove(first.id)).toBe(1);
-    await w.redis.del(`${w.prefix}:baton:fired:${first.id}`);
+    await w.redis.del(w.keys.fired(first.id));
     await w.publish(first);
     const second = await w.event(
       (e) => e.fireId === first.id && e.status === 'skipped',
@@ -589,7 +592,7 @@ describe('baton worker (real Redis, real BullMQ)', () => {
       expect(Date.parse(r.endedAt!)).toBeGreaterThanOrEqual(Date.parse(r.startedAt));
       expect(r.result).toEqual({ fireId: r.fireId, attempt: 1 });
     }
-    const k = runKeys(w.prefix, 'bounded');
+    const k = w.keys.run('bounded');
     expect(await w.redis.zcard(k.history)).toBe(3);
     expect(await w.redis.hlen(k.records)).toBe(3);
     expect(hist.counts.completed).toBe(6);

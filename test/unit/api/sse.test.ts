@@ -7,6 +7,7 @@ import { registerEvents } from '../../../src/api/sse.js';
 import type { ClusterWatch } from '../../../src/control/cluster.js';
 import { EventBus } from '../../../src/control/events.js';
 import { silentLogger } from '../../../src/log.js';
+import { redisKeys } from '../../../src/redis-keys.js';
 
 const cluster = {
   ready: true,
@@ -23,7 +24,11 @@ async function serve(bus: EventBus, queueLimit: number) {
 
 describe('GET /api/v1/events (SSE)', () => {
   it('frames: retry, the current leader and members, then each event named by its type', async () => {
-    const bus = new EventBus({ subscriber: null, prefix: 'p', logger: silentLogger() });
+    const bus = new EventBus({
+      subscriber: null,
+      keys: redisKeys('p', 'ns'),
+      logger: silentLogger(),
+    });
     const { app, port } = await serve(bus, 100);
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`);
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -48,7 +53,11 @@ describe('GET /api/v1/events (SSE)', () => {
   });
 
   it('a client that does not read gets the newest events and a `dropped` count', async () => {
-    const bus = new EventBus({ subscriber: null, prefix: 'p', logger: silentLogger() });
+    const bus = new EventBus({
+      subscriber: null,
+      keys: redisKeys('p', 'ns'),
+      logger: silentLogger(),
+    });
     const { app, port } = await serve(bus, 50);
     const res = await new Promise<http.IncomingMessage>((resolve) =>
       http.get(`http://127.0.0.1:${port}/api/v1/events`, resolve),

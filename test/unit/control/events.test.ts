@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import {
-  EventBus,
-  eventsChannel,
-  parseEvents,
-  type BatonEvent,
-} from '../../../src/control/events.js';
+import { EventBus, parseEvents, type BatonEvent } from '../../../src/control/events.js';
 import { scheduleText } from '../../../src/control/jobs.js';
 import { silentLogger } from '../../../src/log.js';
+import { redisKeys } from '../../../src/redis-keys.js';
 
 const paused = (job: string): BatonEvent => ({ type: 'paused', job, paused: null });
 
 describe('EventBus (local events)', () => {
   it('fans every event out to every subscriber and listener, in order', () => {
-    const bus = new EventBus({ subscriber: null, prefix: 'p', logger: silentLogger() });
+    const bus = new EventBus({
+      subscriber: null,
+      keys: redisKeys('p', 'ns'),
+      logger: silentLogger(),
+    });
     const one = bus.subscribe();
     const two = bus.subscribe();
     const heard: string[] = [];
@@ -30,7 +30,11 @@ describe('EventBus (local events)', () => {
   });
 
   it('a slow subscriber keeps the newest events: the oldest are dropped past its bound', () => {
-    const bus = new EventBus({ subscriber: null, prefix: 'p', logger: silentLogger() });
+    const bus = new EventBus({
+      subscriber: null,
+      keys: redisKeys('p', 'ns'),
+      logger: silentLogger(),
+    });
     const slow = bus.subscribe(3);
     const fast = bus.subscribe(100);
     let notified = 0;
@@ -46,7 +50,11 @@ describe('EventBus (local events)', () => {
   });
 
   it('a closed subscription gets nothing more and leaves the bus', () => {
-    const bus = new EventBus({ subscriber: null, prefix: 'p', logger: silentLogger() });
+    const bus = new EventBus({
+      subscriber: null,
+      keys: redisKeys('p', 'ns'),
+      logger: silentLogger(),
+    });
     const s = bus.subscribe();
     expect(bus.subscriberCount).toBe(1);
     s.close();
@@ -56,8 +64,8 @@ describe('EventBus (local events)', () => {
     bus.close();
   });
 
-  it('the Redis channel is <prefix>:baton:events', () => {
-    expect(eventsChannel('bull')).toBe('bull:baton:events');
+  it('the Redis channel is <prefix>:baton:<namespace>:events', () => {
+    expect(redisKeys('bull', 'baton').events).toBe('bull:baton:baton:events');
   });
 });
 

@@ -79,7 +79,7 @@ describe('loadDefinitions: valid fixtures', () => {
       startingDeadlineMs: 30 * 60_000,
       retries: { attempts: 3, backoff: 'exponential', delayMs: 10_000 },
       timeoutMs: 30 * 60_000,
-      payload: { telephonyUrl: 'http://127.0.0.1:4010' },
+      payload: { appointmentsFile: 'jobs/data/appointments.json' },
     });
     expect(byName.get('etcd-full-snapshot')).toMatchObject({
       schedule: '0 * * * *',

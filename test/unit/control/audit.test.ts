@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { auditJob, type AuditInput } from '../../../src/control/audit.js';
+import { compileSchedule } from '../../../src/schedule/index.js';
+import type { RunRecord, SkipEntry } from '../../../src/worker/history.js';
+
+const T0 = Date.UTC(2026, 0, 1, 9, 0, 0);
+const every10s = compileSchedule('*/10 * * * * *', 'UTC');
+
+function run(at: number, over: Partial<RunRecord> = {}): RunRecord {
+  return {
+    fireId: `tick@${at}`,
+    job: 'tick',
+    scheduledAt: new Date(at).toISOString(),
+    status: 'completed',
+    reason: null,
+    attempt: 1,
+    start: 1,
+    startedAt: new Date(at + 5).toISOString(),
+    endedAt: new Date(at + 10).toISOString(),
+    durationMs: 5,
+    error: null,
+    willRetry: false,
+    worker: 'w1',
+    token: '7',
+    manual: false,
+    result: null,
+    ...over,
+  };
+}
+
+function skip(first: number, last: number, reason: string): SkipEntry {
+  return {
+    job: 'tick',
+    reason,
+    first: new Date(first).toISOString(),
+    last: new Date(last).toISOString(),
+    count: (last - first) / 10_000 + 1,
+    decidedAt: new Date(last).toISOString(),
+    token: '7',
+    leader: 'r1',
+  };
+}
+
+function input(over: Partial<AuditInput>): AuditInput {
+  return {
+    job: 'tick',
+    schedule: every10s,
+    from: T0,
+    to: T0 + 90_000,
+    now: T0 + 3_600_000,
+    watermark: { at: T0 + 3_600_000, token: '7', since: T0 - 60_000 },
+    runs: [],
+    skips: [],
+    ...over,
+  };
+}
+
+describe('auditJob', () => {
+  it('accounts for every instant: ran, re-executed, skipped, refused; ok', () => {
+    const runs: RunRecord[] = [];
+    for (let i = 0; i < 10; i++) runs.push(run(T0 + i * 10_000));
+    // 20 s: its first worker died mid-run, the second start re-ran it.
+    runs[2] = run(T0 + 20_000, { status: 'failed', reason: 'interrupted', willRetry: true });
+    runs.push(run(T0 + 20_000, { start: 2 }));
+    // 30-40 s skipped by the leader (paused); 50 s refused; 60 s skipped by a worker (overlap).
+    runs.splice(3, 2);
+    const skips = [skip(T0 + 30_000, T0 + 40_000, 'paused')];
+    const idx50 = runs.findIndex((r) => r.fireId === `tick@${T0 + 50_000}`);
+    runs[idx50] = run(T0 + 50_000, { status: 'stale', reason: 'stale-token' });
+    const idx60 = runs.findIndex((r) => r.fireId === `tick@${T0 + 60_000}`);
+    runs[idx60] = run(T0 + 60_000, { status: 'skipped', reason: 'overlap' });
+    const a = auditJob(input({ runs, skips }));
+    expect(a.expected).toBe(10);
+    expect(a.counts).toMatchObject({
+      ran: 5,
+      're-executed': 1,
+      skipped: 3,
+      refused: 1,
+      missing: 0,
+      duplicate: 0,
+    });
+    expect(a.skippedBy).toEqual({ paused: 2, overlap: 1 });
+    expect(a.ok).toBe(true);
+    expect(a.instants.map((i) => i.outcome)).not.toContain('ran');
+  });
+
+  it('a missing instant, a fire that ran twice and an execution nothing accounts for are not ok', () => {
+    const runs: RunRecord[] = [];
+    for (let i = 0; i < 10; i++) if (i !== 4) runs.push(run(T0 + i * 10_000));
+    runs.push(run(T0 + 70_000, { startedAt: new Date(T0 + 80_000).toISOString() }));
+    runs.push(run(T0 + 15_000)); // not an instant of */10
+    const a = auditJob(input({ runs }));
+    expect(a.counts.missing).toBe(1);
+    expect(a.instants.find((i) => i.outcome === 'missing')?.fireId).toBe(`tick@${T0 + 40_000}`);
+    expect(a.counts.duplicate).toBe(1);
+    expect(a.unaccounted.map((u) => u.fireId)).toEqual([`tick@${T0 + 15_000}`]);
+    expect(a.ok).toBe(false);
+  });
+
+  it('instants before the job existed are not expected; recent or undecided ones are pending', () => {
+    const since = T0 + 45_000;
+    const runs = [run(T0 + 50_000), run(T0 + 60_000)];
+    const a = auditJob(
+      input({ runs, now: T0 + 80_000, watermark: { at: T0 + 70_000, token: '7', since } }),
+    );
+    // 50..90 s: 50 and 60 ran; 70 and 80 decided but recent or not decided; 90 not due.
+    expect(a.expected).toBe(5);
+    expect(a.counts).toMatchObject({ ran: 2, pending: 3, missing: 0 });
+    expect(a.knownSince).toBe(new Date(since).toISOString());
+    expect(a.ok).toBe(true);
+  });
+});
