@@ -4,9 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { skipKeys } from '../../../src/dispatch/producer.js';
 import { compileSchedule, firesBetween } from '../../../src/schedule/index.js';
-import { runKeys } from '../../../src/worker/keys.js';
+import { redisKeys } from '../../../src/redis-keys.js';
 import { testNamespace } from '../../helpers/namespace.js';
 import { waitFor } from '../../helpers/wait.js';
 import {
@@ -171,9 +170,11 @@ async function collect(
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 3 });
   const history: HistoryRecord[] = [];
   const skipRecords: SkipRange[] = [];
+  // Queue prefix and namespace are the same string in the chaos stack.
+  const keys = redisKeys(stack.namespace, stack.namespace);
   try {
     for (const { name } of CHAOS_SCHEDULES) {
-      const records = await redis.hgetall(runKeys(stack.namespace, name).records);
+      const records = await redis.hgetall(keys.run(name).records);
       for (const json of Object.values(records)) {
         try {
           const r = JSON.parse(json) as {
@@ -190,7 +191,7 @@ async function collect(
           // not a run record
         }
       }
-      for (const json of await redis.zrange(skipKeys(stack.namespace, name).list, '0', '-1')) {
+      for (const json of await redis.zrange(keys.skips(name).list, '0', '-1')) {
         try {
           const s = JSON.parse(json) as SkipRange;
           skipRecords.push({
