@@ -63,8 +63,12 @@ export class TcpProxy {
     }
   }
 
-  /** Lets traffic flow again; held connections are connected/resumed. */
+  /**
+   * Lets traffic flow again; held connections are connected/resumed. Does nothing while traffic
+   * flows: piping a live link a second time would send every byte twice.
+   */
   restore(): void {
+    if (this.#mode === undefined) return;
     this.#mode = undefined;
     for (const link of this.#links) {
       if (link.upstream) this.#pipe(link);
