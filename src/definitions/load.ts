@@ -86,42 +86,24 @@ export async function readDefinitionsFile(
   absFile: string,
 ): Promise<{ text: string | null; result: FileResult } | undefined> {
   const file = displayPath(absFile);
+  // A file that yields nothing but one problem at its start.
+  const unreadable = (message: string) => ({
+    text: null,
+    result: { file, jobs: [], names: [], problems: [{ file, line: 1, col: 1, message }] },
+  });
   let text: string;
   try {
     // A file over the limit is refused unread (a 5 GB file must not fill the memory).
     const size = (await stat(absFile)).size;
     if (size > MAX_FILE_BYTES) {
-      return {
-        text: null,
-        result: {
-          file,
-          jobs: [],
-          names: [],
-          problems: [
-            {
-              file,
-              line: 1,
-              col: 1,
-              message: `file too large: ${size} bytes (at most ${MAX_FILE_BYTES} bytes, 1 MiB; split the jobs over several files)`,
-            },
-          ],
-        },
-      };
+      return unreadable(
+        `file too large: ${size} bytes (at most ${MAX_FILE_BYTES} bytes, 1 MiB; split the jobs over several files)`,
+      );
     }
     text = await readFile(absFile, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return {
-      text: null,
-      result: {
-        file,
-        jobs: [],
-        names: [],
-        problems: [
-          { file, line: 1, col: 1, message: `cannot read file: ${(err as Error).message}` },
-        ],
-      },
-    };
+    return unreadable(`cannot read file: ${(err as Error).message}`);
   }
   return { text, result: parseDefinitionsFile(file, text) };
 }
