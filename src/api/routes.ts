@@ -1,11 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { auditJobs, auditRange } from '../control/audit.js';
 import type { ControlContext } from '../control/context.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/intents.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { getStatus } from '../control/status.js';
-import { NAME_PATTERN, NAME_RULE, checkJson, jsonProblemMessage } from '../definitions/index.js';
+import {
+  NAME_PATTERN,
+  NAME_RULE,
+  checkJson,
+  jsonProblemMessage,
+  parseDuration,
+} from '../definitions/index.js';
 import { UnknownJobError } from '../errors.js';
 import { manualFireId } from '../fire.js';
 import type { Replica } from '../scheduler/replica.js';
@@ -41,6 +48,15 @@ const JobsQuery = z.strictObject({
     .max(1000, 'limit must be at most 1000')
     .optional(),
 });
+const AuditQuery = z.strictObject({
+  job: z.string().regex(NAME_PATTERN, `job name: ${NAME_RULE}`).optional(),
+  from: z.string().max(64, 'from: at most 64 characters').optional(),
+  to: z.string().max(64, 'to: at most 64 characters').optional(),
+  grace: z.string().max(32, 'grace: at most 32 characters').optional(),
+  all: z.enum(['true', 'false']).optional(),
+});
+/** Jobs one `GET /api/v1/audit` may cover (each costs two Redis round trips). */
+const AUDIT_MAX_JOBS = 1000;
 const PauseBody = z.strictObject({
   reason: z.string('reason must be a string').max(500, 'reason: at most 500 characters').nullish(),
 });
@@ -106,6 +122,28 @@ export function registerRoutes(app: FastifyInstance, options: RoutesOptions): vo
     const { limit } = validate(HistoryQuery, request.query, 'query');
     if (!replica.definitions().some((d) => d.name === name)) throw new UnknownJobError(name);
     return jobHistory(ctx, redis, name, limit);
+  });
+
+  app.get('/api/v1/audit', async (request) => {
+    const q = validate(AuditQuery, request.query, 'query');
+    const range = auditRange(q.from, q.to);
+    let graceMs: number | undefined;
+    try {
+      graceMs = q.grace === undefined ? undefined : parseDuration(q.grace, 'grace');
+    } catch (err) {
+      throw badRequest((err as Error).message);
+    }
+    const all = replica.definitions();
+    const defs = q.job === undefined ? all : all.filter((d) => d.name === q.job);
+    if (q.job !== undefined && defs.length === 0) throw new UnknownJobError(q.job);
+    if (defs.length > AUDIT_MAX_JOBS) {
+      throw badRequest(
+        `${defs.length} jobs: audit at most ${AUDIT_MAX_JOBS} at once over HTTP (name one with job=, or use baton audit)`,
+      );
+    }
+    return {
+      jobs: await auditJobs(ctx, redis, defs, { ...range, all: q.all === 'true', graceMs }),
+    };
   });
 
   const guarded = { onRequest: auth.hook() };

@@ -7,6 +7,7 @@ import { fireId as makeFireId } from '../fire.js';
 import { compileSchedule, type CompiledSchedule } from '../schedule/index.js';
 import { toSkipEntry, type RunRecord, type SkipEntry } from '../worker/history.js';
 import { redisKeysOf } from '../redis-keys.js';
+import { UsageError } from '../errors.js';
 import { etcdCall, type ControlContext } from './context.js';
 
 /**
@@ -289,4 +290,32 @@ export async function auditJobs(
     );
   }
   return out;
+}
+
+function instant(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(
+      `${flag} must be an ISO 8601 time such as 2026-01-31T09:00:00Z, got "${text}"`,
+    );
+  }
+  return ms;
+}
+
+/** Parses --from/--to (default: the last 24 hours up to now) and checks the limits. */
+export function auditRange(
+  from: string | undefined,
+  to: string | undefined,
+  now = Date.now(),
+): { from: number; to: number } {
+  const end = instant(to, '--to', now);
+  const start = instant(from, '--from', end - 24 * 3600 * 1000);
+  if (start >= end) throw new UsageError('--from must be earlier than --to');
+  if (end - start > AUDIT_MAX_RANGE_MS) {
+    throw new UsageError(
+      `the range is at most ${AUDIT_MAX_RANGE_MS / 86_400_000} days; audit a longer period in parts`,
+    );
+  }
+  return { from: start, to: end };
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { Redis } from 'ioredis';
+import type { JobAudit } from '../../src/control/audit.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ControlContext } from '../../src/control/context.js';
 import { cleanEtcdPrefix, cleanRedisPrefix, testNamespace } from '../helpers/namespace.js';
@@ -409,6 +410,33 @@ describe('HTTP API of the scheduler replicas', () => {
       });
     }
     expect((await call(a.http, '/api/v1/jobs/nope/history')).status).toBe(404);
+  });
+
+  it('GET /api/v1/audit: the shape of `baton audit --json`; bad range 400, unknown job 404', async () => {
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const ok = await call<{ jobs: JobAudit[] }>(
+      a.http,
+      `/api/v1/audit?job=tick&from=${encodeURIComponent(from)}`,
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.body.jobs.map((j) => j.job)).toEqual(['tick']);
+    const audit = ok.body.jobs[0]!;
+    expect(Object.keys(audit.counts).sort()).toEqual(
+      ['duplicate', 'missing', 'pending', 'ran', 're-executed', 'refused', 'skipped'].sort(),
+    );
+    expect(audit.expected).toBe(Object.values(audit.counts).reduce((x, y) => x + y, 0));
+    expect(typeof audit.ok).toBe('boolean');
+    for (const query of [
+      'from=yesterday',
+      'from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z',
+      'grace=soon',
+      'all=yes',
+    ]) {
+      const bad = await call(a.http, `/api/v1/audit?${query}`);
+      expect(bad.status, query).toBe(400);
+      expect(bad.body).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    }
+    expect((await call(a.http, '/api/v1/audit?job=nope')).status).toBe(404);
   });
 
   it('mutations: 401 without or with a malformed header, 403 with a wrong token, 403 MUTATIONS_DISABLED without BATON_API_TOKEN', async () => {
