@@ -290,21 +290,29 @@ export class Dispatcher {
     // BullMQ's workers use the real clock; the schedule may run on an offset one).
     const realNow = Date.now();
     const scheduleNow = clock === Date.now ? realNow : clock();
-    await this.queue(queue).addBulk(
-      toAdd.map((o) => ({
-        name: o.data.job,
-        data: o.data,
-        opts: {
-          jobId: o.data.fireId,
-          timestamp: realNow,
-          delay: Math.max(0, o.availableAt - scheduleNow),
-          attempts: o.attempts,
-          backoff: o.backoff,
-          removeOnComplete: { age: o.keep.ageSeconds, count: o.keep.count },
-          removeOnFail: { age: o.keep.ageSeconds, count: o.keep.count },
-        },
-      })),
-    );
+    const q = this.queue(queue);
+    try {
+      await q.addBulk(
+        toAdd.map((o) => ({
+          name: o.data.job,
+          data: o.data,
+          opts: {
+            jobId: o.data.fireId,
+            timestamp: realNow,
+            delay: Math.max(0, o.availableAt - scheduleNow),
+            attempts: o.attempts,
+            backoff: o.backoff,
+            removeOnComplete: { age: o.keep.ageSeconds, count: o.keep.count },
+            removeOnFail: { age: o.keep.ageSeconds, count: o.keep.count },
+          },
+        })),
+      );
+    } catch (err) {
+      // BullMQ keeps a Queue whose start failed failing for good: start afresh next time.
+      if (this.queues.get(queue) === q) this.queues.delete(queue);
+      void q.close().catch(() => undefined);
+      throw err;
+    }
     const done = this.redis.pipeline();
     for (let i = 0; i < toAdd.length; i += MARK_DONE_KEYS) {
       const keys = toAdd.slice(i, i + MARK_DONE_KEYS).map((o) => this.keys.fired(o.data.fireId));
