@@ -203,13 +203,21 @@ export function redisError(
           `Redis at ${at} denied permission to ${what}: ${reply}`,
           err,
         )
-      : new AuthError(
-          'redis',
-          'authentication',
-          `Redis at ${at} refused the credentials to ${what}: ${reply} (check the user and ` +
-            `password in the Redis URL)`,
-          err,
-        );
+      : /^NOAUTH/.test(reply ?? '')
+        ? new AuthError(
+            'redis',
+            'authentication',
+            `Redis at ${at} requires a password and none was given to ${what}: ${reply} (put it ` +
+              `in the URL: redis://:PASSWORD@host:port)`,
+            err,
+          )
+        : new AuthError(
+            'redis',
+            'authentication',
+            `Redis at ${at} refused the credentials to ${what}: ${reply} (check the user and ` +
+              `password in the Redis URL)`,
+            err,
+          );
   }
   const detail = (connectionError ?? (err as Error))?.message?.split('\n')[0] ?? String(err);
   return new UnavailableError('redis', `cannot reach Redis at ${at} to ${what}: ${detail}`, err);

@@ -96,7 +96,7 @@ describe('servers that refuse: the cause, with its own exit code', () => {
     ]) {
       const wrong = await baton(['history', 'x'], { BATON_REDIS: url });
       expectOneLine(wrong, 4);
-      expect(wrong.stderr).toMatch(/refused the password/);
+      expect(wrong.stderr).toMatch(/refused the credentials/);
     }
     const right = await baton(['history', 'x', '--json'], {
       BATON_REDIS: `redis://:${SECRET}@127.0.0.1:${locked.port}`,
