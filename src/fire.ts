@@ -4,7 +4,7 @@
  * BullMQ queue, a skip is written to the job's skip history.
  */
 
-/** `job.data` of every BullMQ job baton enqueues (the stable interface of DESIGN.md). */
+/** `job.data` of every BullMQ job baton enqueues: a stable interface that handlers and scripts read. */
 export interface RunData {
   job: string;
   /** The scheduled instant (ISO 8601, UTC); for a manual run, when it was requested. */

@@ -72,7 +72,7 @@ export async function campaign(
     if (!leadership.signal.aborted) leadership.abort(reason);
     void ownKeyWatch?.cancel().catch(() => undefined);
   };
-  // etcd3's Campaign misses the deletion of its own key; baton watches it (DESIGN.md, Election).
+  // etcd3's Campaign misses the deletion of its own key; baton watches it (docs/architecture.md, Election).
   ownKeyWatch = await openWatch(etcd.watch().key(key).startRevision(token).only('delete'), (w) => {
     w.on('delete', () => stop(new SessionEnd('key_deleted', 'own election key was deleted')));
     w.on('error', (err) =>

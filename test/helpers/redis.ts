@@ -59,7 +59,7 @@ export class RedisServer {
       // postpone the write(2) while a background fsync runs and still reply, so a kill -9 right
       // after an acknowledged write could lose it and the AOF test would be flaky.
       '--appendfsync', 'always',
-      // What baton requires in production (DESIGN.md): BullMQ keys must never be evicted.
+      // What baton requires in production (docs/operations.md): BullMQ keys must never be evicted.
       '--maxmemory-policy', 'noeviction',
       ...(options.extraArgs ?? []),
     ];
