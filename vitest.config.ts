@@ -11,6 +11,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // The property tests are CPU-bound: on a loaded 2-core machine a file can take several
+          // times its idle duration, which the 5 s default mistakes for a hang.
+          testTimeout: 30_000,
         },
       },
       {
