@@ -98,6 +98,11 @@ export interface Durability {
   appendonly: boolean | null;
   /** `appendfsync`: `always`, `everysec` or `no`; null when unknown. */
   appendfsync: string | null;
+  /**
+   * `hz`: how often a second Redis checks timers, blocked clients among them. A worker waiting
+   * for the next delayed run wakes on that tick, up to 1000/hz ms late. Null when unknown.
+   */
+  hz: number | null;
 }
 
 /**
@@ -169,17 +174,25 @@ export class Dispatcher {
   async durability(): Promise<Durability> {
     try {
       // One call: CONFIG GET with a pattern answers name, value, name, value...
-      const pairs = (await this.redis.config('GET', 'append*')) as string[];
+      const pairs = [
+        ...((await this.redis.config('GET', 'append*')) as string[]),
+        ...((await this.redis.config('GET', 'hz')) as string[]),
+      ];
       const get = (k: string) => {
         const i = pairs.indexOf(k);
         return i >= 0 ? (pairs[i + 1] ?? null) : null;
       };
       const ao = get('appendonly');
-      return { appendonly: ao === null ? null : ao === 'yes', appendfsync: get('appendfsync') };
+      const hz = get('hz');
+      return {
+        appendonly: ao === null ? null : ao === 'yes',
+        appendfsync: get('appendfsync'),
+        hz: hz === null ? null : Number(hz),
+      };
     } catch (err) {
       // Refused (ACL, a managed Redis without CONFIG): unknown. Unreachable: ask again later.
       if (/NOPERM|unknown command|not allowed|ERR /i.test((err as Error)?.message ?? '')) {
-        return { appendonly: null, appendfsync: null };
+        return { appendonly: null, appendfsync: null, hz: null };
       }
       throw err;
     }

@@ -108,6 +108,8 @@ const PUBLISH_SLICE = 1000;
  * it fsyncs every second, and postpones a write by up to 2 s while a slow fsync runs.
  */
 const DEFAULT_DURABLE_MS = 3000;
+/** Redis `hz` below this delays the start of delayed runs noticeably (1000/hz ms at most). */
+const RECOMMENDED_REDIS_HZ = 100;
 /** Without AOF (or `appendfsync no`) nothing bounds it; the kernel writes back within ~30 s. */
 const UNBOUNDED_DURABLE_MS = 30_000;
 /** A tick needs this many jobs to measure {@link FireLoop.msPerJob} from (round trips dominate below). */
@@ -779,6 +781,12 @@ export class FireLoop {
       this.durableMs = 0;
     } else {
       this.durableMs = DEFAULT_DURABLE_MS;
+    }
+    if (d.hz !== null && d.hz < RECOMMENDED_REDIS_HZ) {
+      this.deps.logger.warn(
+        { hz: d.hz },
+        `redis checks its timers ${d.hz} times a second: workers waiting for a delayed run start it up to ${Math.round(1000 / d.hz)} ms after its instant; set hz ${RECOMMENDED_REDIS_HZ} for precise dispatch (docs/operations.md)`,
+      );
     }
   }
 

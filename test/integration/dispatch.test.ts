@@ -167,3 +167,13 @@ it('a run is due in Redis exactly at its instant, however long the publish took 
     await d.close();
   }
 });
+
+it("reads Redis's persistence and timer settings (what the leader's durability window and hz warning use)", async () => {
+  const d = new Dispatcher(redis, redisKeys(testNamespace('durability'), 'baton'));
+  try {
+    // The shared test Redis: AOF with appendfsync always, Redis's default hz.
+    expect(await d.durability()).toEqual({ appendonly: true, appendfsync: 'always', hz: 10 });
+  } finally {
+    await d.close();
+  }
+});
