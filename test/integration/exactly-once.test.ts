@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -11,7 +10,13 @@ import { listMembers } from '../../src/coordination/members.js';
 import type { RunOrder } from '../../src/fire.js';
 import { readHistory } from '../../src/worker/history.js';
 import { testNamespace } from '../helpers/namespace.js';
-import { makeTempDir, spawnManaged, type ManagedProcess } from '../helpers/process.js';
+import {
+  executionsFile,
+  readExecutions,
+  startExecutionWorker,
+  type Execution,
+} from '../helpers/executions.js';
+import { makeTempDir, type ManagedProcess } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/proxy.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import {
@@ -35,10 +40,6 @@ import { waitFor } from '../helpers/wait.js';
  */
 
 const execFileAsync = promisify(execFile);
-const HANDLERS = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../fixtures/handlers/executions.mjs',
-);
 const TICK = `name: tick
 schedule: "* * * * * *"
 handler: record
@@ -74,7 +75,7 @@ async function stack(name: string, redisUrl = inject('redisUrl')) {
   };
   const ctx = control(opts);
   contexts.push(ctx);
-  const executions = path.join(await makeTempDir('baton-exec-'), 'executions.jsonl');
+  const executions = await executionsFile();
   return { opts, ctx, executions };
 }
 
@@ -84,30 +85,14 @@ async function startReplicas(opts: StackOptions, ...ids: string[]): Promise<Repl
   return started;
 }
 
-function startWorker(opts: StackOptions, executions: string, id: string): ManagedProcess {
-  const w = spawnManaged({
-    name: `worker ${id}`,
-    command: process.execPath,
-    args: [BATON_BIN, 'worker', '--id', id, '--handlers', HANDLERS, '--no-examples'],
-    logFile: `${executions}.${id}.log`,
-    env: { ...batonEnv(opts), BATON_TEST_EXECUTIONS: executions },
-  });
+async function startWorker(
+  opts: StackOptions,
+  executions: string,
+  id: string,
+): Promise<ManagedProcess> {
+  const w = await startExecutionWorker(opts, id, executions);
   workers.push(w);
   return w;
-}
-
-interface Execution {
-  fireId: string;
-  token: string;
-  pid: number;
-}
-
-async function executed(file: string): Promise<Execution[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Execution);
 }
 
 /** Every fire any replica logged as committed: fire id -> scheduled instant. */
@@ -143,12 +128,12 @@ async function expectEachCommittedFireExecutedOnce(
     async () => {
       const c = await committed(replicas);
       const due = [...c].filter(([, at]) => at <= through);
-      const ran = new Set((await executed(executions)).map((e) => e.fireId));
+      const ran = new Set((await readExecutions(executions)).map((e) => e.fireId));
       return due.length > 0 && due.every(([id]) => ran.has(id)) ? due : undefined;
     },
     { timeoutMs: 45_000, intervalMs: 200, description: 'every committed fire executed' },
   );
-  const runs = await executed(executions);
+  const runs = await readExecutions(executions);
   const byFire = new Map<string, Execution[]>();
   for (const e of runs) byFire.set(e.fireId, [...(byFire.get(e.fireId) ?? []), e]);
   const twice = fires
@@ -179,8 +164,8 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     const { opts, ctx, executions } = await stack('failover-outage');
     await startReplicas(opts, 'r1', 'r2', 'r3');
     const first = await waitForLeader(ctx);
-    const worker = startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+    const worker = await startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     await worker.kill9();
@@ -198,7 +183,7 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     });
     // The new leader's catch-up runs are waiting with delay 0, the old leader's were delayed:
     // the restarted worker sees the newer token first.
-    startWorker(opts, executions, 'w2');
+    await startWorker(opts, executions, 'w2');
     const through = Date.now();
     const { fires, runs } = await expectEachCommittedFireExecutedOnce(
       executions,
@@ -221,8 +206,8 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     const { opts, ctx, executions } = await stack('redis-loses-writes', own.url);
     await startReplicas(opts, 'r1');
     await waitForLeader(ctx);
-    const worker = startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+    const worker = await startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     // No worker from here on, so nothing executes before the crash: whatever Redis forgets must
@@ -252,7 +237,7 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     await rm(aofDir, { recursive: true, force: true });
     await cp(path.join(backup, 'appendonlydir'), aofDir, { recursive: true });
     await own.restart();
-    startWorker(opts, executions, 'w2');
+    await startWorker(opts, executions, 'w2');
     const through = Date.now();
     await expectEachCommittedFireExecutedOnce(executions, through, (_id, list) =>
       list.some((e) => e.pid === worker.pid),
@@ -280,8 +265,8 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
       replicas.push(await startReplica({ ...opts, redisUrl: `redis://127.0.0.1:${p.port}` }, id));
     }
     const first = await waitForLeader(ctx);
-    startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await executed(executions)).length >= 2 ? true : undefined), {
+    await startWorker(opts, executions, 'w1');
+    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     // Packets to Redis vanish for the leader only; etcd still sees it alive.
@@ -309,9 +294,9 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     const { opts, ctx, executions } = await stack('audit');
     await startReplicas(opts, 'r1');
     await waitForLeader(ctx);
-    startWorker(opts, executions, 'w1');
+    await startWorker(opts, executions, 'w1');
     const from = Date.now();
-    await waitFor(async () => ((await executed(executions)).length >= 4 ? true : undefined), {
+    await waitFor(async () => ((await readExecutions(executions)).length >= 4 ? true : undefined), {
       description: 'four fires ran',
     });
     const to = Date.now() - 1000;
@@ -340,7 +325,7 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     const good = await audit();
     expect(good.code).toBe(0);
     expect(good.job.ok).toBe(true);
-    const ran = (await executed(executions)).filter((e) => {
+    const ran = (await readExecutions(executions)).filter((e) => {
       const at = Number(e.fireId.split('@')[1]);
       return at >= from && at <= to;
     });
