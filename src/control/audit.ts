@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Watermark } from '../coordination/ledger.js';
-import { scanPrefix } from '../coordination/scan.js';
+import { Ledger, type Watermark } from '../coordination/ledger.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { checkPipeline } from '../dispatch/redis.js';
 import { fireId as makeFireId } from '../fire.js';
@@ -226,7 +225,11 @@ function judge(
   return { ...base, outcome: 'missing', reason: null };
 }
 
-/** Reads what {@link auditJob} needs from Redis and etcd, and audits each job. */
+/**
+ * Reads what {@link auditJob} needs (the watermarks from etcd; every job's run starts since
+ * `from` and skip records up to `to` from Redis, in two pipelined round trips however many jobs)
+ * and audits each job.
+ */
 export async function auditJobs(
   ctx: ControlContext,
   redis: Redis,
@@ -235,37 +238,29 @@ export async function auditJobs(
   now = Date.now(),
 ): Promise<JobAudit[]> {
   const keys = redisKeysOf(ctx.config);
-  const watermarks = await etcdCall(ctx, 'read the watermarks', async () => {
-    const res = await scanPrefix(ctx.etcd, ctx.keys.firesPrefix);
-    const out = new Map<string, Watermark>();
-    for (const kv of res.kvs) {
-      try {
-        const w = JSON.parse(kv.value.toString()) as Watermark;
-        if (typeof w.at === 'number')
-          out.set(kv.key.toString().slice(ctx.keys.firesPrefix.length), w);
-      } catch {
-        // not written by baton
-      }
-    }
-    return out;
-  });
-  const out: JobAudit[] = [];
+  const watermarks = await etcdCall(ctx, 'read the watermarks', () =>
+    new Ledger(ctx.etcd, ctx.keys).readWatermarks(),
+  );
+  const lists = redis.pipeline();
   for (const def of definitions) {
-    const k = keys.run(def.name);
-    const s = keys.skips(def.name);
-    const [ids, skipJson] = checkPipeline(
-      await redis
-        .pipeline()
-        // Runs start at or after their instant: every start since `from`.
-        .zrangebyscore(k.history, range.from, '+inf')
-        // Skip ranges are scored by their first instant.
-        .zrangebyscore(s.list, '-inf', range.to)
-        .exec(),
-    ) as [string[], string[]];
+    // Runs start at or after their instant: every start since `from`.
+    lists.zrangebyscore(keys.run(def.name).history, range.from, '+inf');
+    // Skip ranges are scored by their first instant.
+    lists.zrangebyscore(keys.skips(def.name).list, '-inf', range.to);
+  }
+  const listed = checkPipeline(await lists.exec()) as string[][];
+  const records = redis.pipeline();
+  definitions.forEach((def, i) => {
+    const ids = listed[2 * i]!;
+    if (ids.length > 0) records.hmget(keys.run(def.name).records, ...ids);
+  });
+  const values = checkPipeline(await records.exec()) as (string | null)[][];
+  let next = 0;
+  return definitions.map((def, i) => {
     const runs: RunRecord[] = [];
-    for (let i = 0; i < ids.length; i += 1000) {
-      for (const v of await redis.hmget(k.records, ...ids.slice(i, i + 1000))) {
-        if (v === null) continue;
+    if (listed[2 * i]!.length > 0) {
+      for (const v of values[next++]!) {
+        if (v === null) continue; // trimmed between the two reads
         try {
           runs.push(JSON.parse(v) as RunRecord);
         } catch {
@@ -273,23 +268,20 @@ export async function auditJobs(
         }
       }
     }
-    const skips = skipJson.map(toSkipEntry).filter((e): e is SkipEntry => e !== null);
-    out.push(
-      auditJob({
-        job: def.name,
-        schedule: compileSchedule(def.schedule, def.timezone),
-        from: range.from,
-        to: range.to,
-        now,
-        watermark: watermarks.get(def.name) ?? null,
-        runs,
-        skips,
-        all: range.all,
-        graceMs: range.graceMs,
-      }),
-    );
-  }
-  return out;
+    const skips = listed[2 * i + 1]!.map(toSkipEntry).filter((e): e is SkipEntry => e !== null);
+    return auditJob({
+      job: def.name,
+      schedule: compileSchedule(def.schedule, def.timezone),
+      from: range.from,
+      to: range.to,
+      now,
+      watermark: watermarks.get(def.name) ?? null,
+      runs,
+      skips,
+      all: range.all,
+      graceMs: range.graceMs,
+    });
+  });
 }
 
 function instant(text: string | undefined, flag: string, fallback: number): number {
