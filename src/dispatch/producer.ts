@@ -66,8 +66,8 @@ const WAIT_REPLICAS_MS = 500;
 export const MAX_DEDUPE_WINDOW_MS = 24 * 3600 * 1000;
 
 /** How long a fire id stays deduplicated: the job's retention age, at most a day. */
-export function dedupeWindowMs(order: RunOrder): number {
-  return Math.min(order.keep.ageSeconds * 1000, MAX_DEDUPE_WINDOW_MS);
+export function dedupeWindowMs(retentionAgeMs: number): number {
+  return Math.min(retentionAgeMs, MAX_DEDUPE_WINDOW_MS);
 }
 
 /**
@@ -281,7 +281,7 @@ export class Dispatcher {
         this.keys.lastForbidRun(o.data.job),
         k.list,
         k.counts,
-        dedupeWindowMs(o),
+        dedupeWindowMs(o.keep.ageSeconds * 1000),
         o.forbidOverlap ? '1' : '0',
         this.keys.queueJobPrefix(queue),
         o.data.fireId,
@@ -364,7 +364,12 @@ export class Dispatcher {
       // remove() refuses a job a worker holds (it runs: it was taken before the pause).
       if ((await this.queue(r.run.queue).remove(fireId)) !== 1) continue;
       const pipeline = this.redis.pipeline();
-      pipeline.set(this.keys.fired(fireId), 'withdrawn', 'PX', dedupeWindowMs(r.run));
+      pipeline.set(
+        this.keys.fired(fireId),
+        'withdrawn',
+        'PX',
+        dedupeWindowMs(r.run.keep.ageSeconds * 1000),
+      );
       this.recordSkip(pipeline, orderId(r.skip), r.skip);
       checkPipeline(await pipeline.exec());
       withdrawn.push(r);

@@ -15,7 +15,7 @@ import {
 } from '../definitions/index.js';
 import { publishEvent } from '../control/events.js';
 import { claimQueuePrefix } from '../dispatch/namespace.js';
-import { MAX_DEDUPE_WINDOW_MS } from '../dispatch/producer.js';
+import { dedupeWindowMs } from '../dispatch/producer.js';
 import { createRedis, lastConnectionError } from '../dispatch/redis.js';
 import { redisError } from '../failures.js';
 import { BatonError, formatProblem, StaleTokenError } from '../errors.js';
@@ -595,7 +595,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
       token: fencingToken,
       revision: canonicalToken(data.revision),
       copy: String(job.timestamp),
-      startedTtlMs: Math.min(retention.ageMs, MAX_DEDUPE_WINDOW_MS),
+      startedTtlMs: dedupeWindowMs(retention.ageMs),
       fireId: data.fireId,
       overlap,
       lockTtlMs: this.lockMs,
