@@ -129,7 +129,17 @@ export class Dispatcher {
     redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
     redis.defineCommand('batonMarkDone', { lua: MARK_DONE });
     redis.defineCommand('batonRecordTakeover', { numberOfKeys: 1, lua: RECORD_TAKEOVER });
+    // A restarted Redis is reached through a new socket: forget the old server's run id.
+    redis.on('close', () => {
+      this.runId = null;
+      this.connection++;
+    });
   }
+
+  /** The run id of the server this connection's socket reaches; null until asked (or reconnected). */
+  private runId: string | null = null;
+  /** Counts closed sockets, so an INFO answered by the old one is not taken for the new one. */
+  private connection = 0;
 
   /**
    * Records that the leader with `token` took over at etcd revision `revision`. A new leader does
@@ -167,7 +177,13 @@ export class Dispatcher {
       );
       return ids.sort().join(',');
     }
-    return runId(await this.redis.info('server'));
+    // One server behind one socket: every command until the socket closes reaches the server
+    // the cached id was read from, so INFO is needed once per connection, not per publish.
+    if (this.runId !== null) return this.runId;
+    const connection = this.connection;
+    const id = runId(await this.redis.info('server'));
+    if (connection === this.connection) this.runId = id;
+    return id;
   }
 
   /** Redis's persistence settings; nulls when `CONFIG GET` is refused (ACL, managed Redis). */
