@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -104,27 +105,12 @@ async function runs(job: string): Promise<RunEntry[]> {
  * Checks `probe` until it returns a value (not undefined), at most `timeoutMs`. Every probe is a
  * `docker exec` into the stack (no event reaches the test from inside the containers).
  */
-async function until<T>(
+function until<T>(
   what: string,
   timeoutMs: number,
   probe: () => Promise<T | undefined>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return waitFor(probe, { timeoutMs, intervalMs: 250, description: what });
 }
 
 /** The run of `fireId` once it has ended; a failed run fails the test with its error. */
