@@ -100,7 +100,7 @@ function isConnectionError(err: unknown): boolean {
 
 /**
  * How a Redis call failed. `connectionError` is the last error the connection itself reported
- * ({@link import('./dispatch/redis.js').lastConnectionError}): when ioredis refuses a command
+ * ({@link import('./redis/connection.js').lastConnectionError}): when ioredis refuses a command
  * because its connection is down, that error says why (a refused AUTH at the handshake is a
  * `WRONGPASS` reply there, not an outage).
  */

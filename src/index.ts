@@ -16,7 +16,7 @@ export {
   type SkipEntry,
   type WorkerOptions,
 } from './worker/index.js';
-export { redisKeys, type RedisKeys } from './redis-keys.js';
+export { redisKeys, type RedisKeys } from './redis/keys.js';
 export { resolveConfig, type BatonOptions, type ResolvedConfig } from './config/index.js';
 export type {
   JobDefinition,

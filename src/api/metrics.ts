@@ -2,15 +2,15 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplicaState } from '../coordination/members.js';
 import type { Logger } from '../log.js';
-import type { RedisKeys } from '../redis-keys.js';
+import type { RedisKeys } from '../redis/keys.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
 import type { Replica, StateChange } from '../scheduler/replica.js';
-import type { RunRecord } from '../worker/history.js';
+import { EndedRunsTail } from '../history/tail.js';
 
 export interface MetricsOptions {
   replica: Replica;
   redis: Redis;
-  /** The Redis key layout of the namespace (src/redis-keys.ts). */
+  /** The Redis key layout of the namespace (src/redis/keys.ts). */
   keys: RedisKeys;
   logger: Logger;
   /** Also export prom-client's default process metrics. @defaultValue true */
@@ -33,25 +33,12 @@ const MISSED: ReadonlySet<string> = new Set([
 ]);
 /** A scheduled fire decided this late after its instant was caught up, not on time. */
 const LATE_MS = 1000;
-/** New history records read per job and scrape (the rest on the next scrapes). */
-const HISTORY_PAGE = 500;
-/** Unfinished runs tracked per job for their duration. */
-const MAX_PENDING = 1000;
 /** Redis-derived values are read at most once per this period, however many families ask. */
 const SNAPSHOT_MS = 1000;
 
 interface RedisSnapshot {
   counts: Map<string, Record<string, string>>;
   skipCounts: Map<string, Record<string, string>>;
-}
-
-interface DurationCursor {
-  /** Records with a start score below this were all seen. */
-  after: number;
-  /** Ids at score `after` already handled. */
-  atAfter: Set<string>;
-  /** Runs seen while still running: read again until they end. */
-  pending: Map<string, number>;
 }
 
 /**
@@ -70,7 +57,7 @@ interface DurationCursor {
 export class Metrics {
   readonly registry = new Registry();
   private readonly fires = new Map<string, { job: string; outcome: string; n: number }>();
-  private readonly cursors = new Map<string, DurationCursor>();
+  private readonly tail: EndedRunsTail;
   private snapshotAt = 0;
   private snapshotPromise: Promise<RedisSnapshot | null> | null = null;
   private takingOver = false;
@@ -83,6 +70,7 @@ export class Metrics {
   constructor(private readonly options: MetricsOptions) {
     const replica = options.replica;
     const registry = this.registry;
+    this.tail = new EndedRunsTail(options.redis, options.keys);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() gets the metric as `this`
     const self = this;
 
@@ -317,84 +305,10 @@ export class Metrics {
 
   /** Observes the duration of every run that ended since the last scrape (from the history). */
   private async scanDurations(): Promise<void> {
-    const { redis, keys } = this.options;
-    const jobs = this.jobs();
-    if (jobs.length === 0) return;
     try {
-      const ranges = redis.pipeline();
-      for (const job of jobs) {
-        const c = this.cursors.get(job);
-        ranges.zrangebyscore(
-          keys.run(job).history,
-          c ? c.after : '-inf',
-          '+inf',
-          'WITHSCORES',
-          'LIMIT',
-          0,
-          HISTORY_PAGE,
-        );
-      }
-      const results = await ranges.exec();
-      if (!results) return;
-      const reads: { job: string; cursor: DurationCursor; ids: string[] }[] = [];
-      jobs.forEach((job, i) => {
-        const [err, flat] = results[i] ?? [null, []];
-        if (err) return;
-        let cursor = this.cursors.get(job);
-        if (!cursor) {
-          cursor = { after: -Infinity, atAfter: new Set(), pending: new Map() };
-          this.cursors.set(job, cursor);
-        }
-        const pairs = flat as string[];
-        const fresh: string[] = [];
-        for (let k = 0; k + 1 < pairs.length; k += 2) {
-          const id = pairs[k]!;
-          const score = Number(pairs[k + 1]);
-          if (score === cursor.after && cursor.atAfter.has(id)) continue;
-          if (score > cursor.after) {
-            cursor.after = score;
-            cursor.atAfter = new Set();
-          }
-          cursor.atAfter.add(id);
-          fresh.push(id);
-        }
-        const ids = [...new Set([...cursor.pending.keys(), ...fresh])];
-        if (ids.length > 0) reads.push({ job, cursor, ids });
-      });
-      if (reads.length === 0) return;
-      const records = redis.pipeline();
-      for (const r of reads) records.hmget(keys.run(r.job).records, ...r.ids);
-      const values = await records.exec();
-      if (!values) return;
-      reads.forEach((r, i) => {
-        const [err, list] = values[i] ?? [null, []];
-        if (err) return;
-        (list as (string | null)[]).forEach((json, k) => {
-          const id = r.ids[k]!;
-          if (json === null) {
-            r.cursor.pending.delete(id); // trimmed by retention
-            return;
-          }
-          let rec: RunRecord;
-          try {
-            rec = JSON.parse(json) as RunRecord;
-          } catch {
-            r.cursor.pending.delete(id);
-            return;
-          }
-          if (rec.status === 'running') {
-            if (!r.cursor.pending.has(id)) r.cursor.pending.set(id, Date.parse(rec.startedAt));
-            if (r.cursor.pending.size > MAX_PENDING) {
-              const oldest = r.cursor.pending.keys().next().value;
-              if (oldest !== undefined) r.cursor.pending.delete(oldest);
-            }
-            return;
-          }
-          r.cursor.pending.delete(id);
-          if (TIMED_STATUSES.has(rec.status) && typeof rec.durationMs === 'number')
-            this.durations.observe({ job: r.job, status: rec.status }, rec.durationMs / 1000);
-        });
-      });
+      for (const { job, record } of await this.tail.next(this.jobs()))
+        if (TIMED_STATUSES.has(record.status) && typeof record.durationMs === 'number')
+          this.durations.observe({ job, status: record.status }, record.durationMs / 1000);
     } catch (err) {
       this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read history');
     }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { auditJobs, auditRange } from '../control/audit.js';
 import type { ControlContext } from '../control/context.js';
-import { pauseJob, resumeJob, triggerJob } from '../control/intents.js';
+import { pauseJob, resumeJob, triggerJob } from '../control/commands.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { getStatus } from '../control/status.js';
 import {

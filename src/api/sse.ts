@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { ClusterWatch } from '../control/cluster.js';
-import type { BatonEvent, EventBus } from '../control/events.js';
+import type { BatonEvent, EventBus } from '../events/bus.js';
 import { COMMON_HEADERS } from './errors.js';
 
 export interface EventsRouteOptions {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { NAME_PATTERN, NAME_RULE } from '../definitions/index.js';
 import { UsageError } from '../errors.js';
-import { redisKeysOf } from '../redis-keys.js';
+import { redisKeysOf } from '../redis/keys.js';
 import { excerpt } from '../text.js';
 import { readHistory, type HistoryEntry, type JobHistory } from '../worker/index.js';
 import { configOf, paint, printJson, printTable, withRedis } from './output.js';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { UnknownJobError, UsageError } from '../errors.js';
 import { loadDefinitions } from '../definitions/index.js';
-import { compileSchedule, formatInstant, nextFires } from '../schedule/index.js';
+import { compileSchedule, formatInstant, nextFires } from '../cron/index.js';
 import { excerpt } from '../text.js';
 import { ExitError, EXIT } from './exit.js';
 import { formatProblem } from '../errors.js';

@@ -9,7 +9,7 @@ import {
   withDeadline,
   type ControlContext,
 } from '../control/context.js';
-import { createRedis } from '../dispatch/redis.js';
+import { createRedis } from '../redis/connection.js';
 import { UnavailableError } from '../errors.js';
 import { redactUrl } from '../log.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { operatorName, pauseJob } from '../control/intents.js';
+import { operatorName, pauseJob } from '../control/commands.js';
 import { printJson, withControl } from './output.js';
 
 export function registerPause(program: Command): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resumeJob } from '../control/intents.js';
+import { resumeJob } from '../control/commands.js';
 import { printJson, withControl } from './output.js';
 
 export function registerResume(program: Command): void {

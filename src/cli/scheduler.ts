@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createEtcd } from '../coordination/etcd.js';
-import { createRedis } from '../dispatch/redis.js';
+import { createRedis } from '../redis/connection.js';
 import { BatonError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Replica } from '../scheduler/replica.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { operatorName, triggerJob } from '../control/intents.js';
+import { operatorName, triggerJob } from '../control/commands.js';
 import { UsageError } from '../errors.js';
 import { manualFireId } from '../fire.js';
 import { printJson, withControl } from './output.js';

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { Ledger, type Watermark } from '../coordination/ledger.js';
 import type { JobDefinition } from '../definitions/types.js';
-import { checkPipeline } from '../dispatch/redis.js';
+import { checkPipeline } from '../redis/connection.js';
 import { fireId as makeFireId } from '../fire.js';
-import { compileSchedule, type CompiledSchedule } from '../schedule/index.js';
-import { toSkipEntry, type RunRecord, type SkipEntry } from '../worker/history.js';
-import { redisKeysOf } from '../redis-keys.js';
+import { compileSchedule, type CompiledSchedule } from '../cron/index.js';
+import { toSkipEntry, type RunRecord, type SkipEntry } from '../history/records.js';
+import { redisKeysOf } from '../redis/keys.js';
 import { UsageError } from '../errors.js';
 import { etcdCall, type ControlContext } from './context.js';
 

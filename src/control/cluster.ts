@@ -6,7 +6,7 @@ import type { MemberInfo } from '../coordination/members.js';
 import { scanPrefix } from '../coordination/scan.js';
 import { openWatch } from '../coordination/watch.js';
 import type { Logger } from '../log.js';
-import type { BatonEvent } from './events.js';
+import type { BatonEvent } from '../events/bus.js';
 
 export interface ClusterWatchOptions {
   etcd: Etcd3;

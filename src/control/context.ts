@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
 import { createEtcd } from '../coordination/etcd.js';
 import { keys as makeKeys, type Keys } from '../coordination/keys.js';
-import { lastConnectionError } from '../dispatch/redis.js';
+import { lastConnectionError } from '../redis/connection.js';
 import type { BatonError } from '../errors.js';
 import { AuthError, UnavailableError, WrongServiceError } from '../errors.js';
 import { etcdError, redisError } from '../failures.js';

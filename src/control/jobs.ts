@@ -2,14 +2,9 @@ import cronstrue from 'cronstrue';
 import type { Redis } from 'ioredis';
 import { Intents, type PauseRecord } from '../coordination/intents.js';
 import type { JobDefinition } from '../definitions/types.js';
-import { checkPipeline } from '../dispatch/redis.js';
+import { checkPipeline } from '../redis/connection.js';
 import { UnknownJobError } from '../errors.js';
-import {
-  compileSchedule,
-  formatInstant,
-  nextFires,
-  type CompiledSchedule,
-} from '../schedule/index.js';
+import { compileSchedule, formatInstant, nextFires, type CompiledSchedule } from '../cron/index.js';
 // Read-only models of the worker's Redis records (no worker code runs here).
 import {
   readHistory,
@@ -18,8 +13,8 @@ import {
   type JobHistory,
   type RunRecord,
   type SkipEntry,
-} from '../worker/history.js';
-import { redisKeysOf, type RedisKeys } from '../redis-keys.js';
+} from '../history/records.js';
+import { redisKeysOf, type RedisKeys } from '../redis/keys.js';
 import { etcdCall, redisCall, type ControlContext } from './context.js';
 
 /** One job as operators see it: the definition's essentials, what comes next, what happened. */

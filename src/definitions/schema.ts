@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileSchedule } from '../schedule/index.js';
+import { compileSchedule } from '../cron/index.js';
 import { DURATION_HINT, parseDuration } from './duration.js';
 import { excerpt } from '../text.js';
 import { checkJson, jsonProblemMessage, type JsonProblem } from './json.js';

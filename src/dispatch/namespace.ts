@@ -3,7 +3,7 @@ import { PrefixTakenError } from '../errors.js';
 import type { OutboxEntry } from '../coordination/ledger.js';
 import type { RunOrder, SkipRecord } from '../fire.js';
 import { redactUrl } from '../log.js';
-import type { RedisKeys } from '../redis-keys.js';
+import type { RedisKeys } from '../redis/keys.js';
 import { Dispatcher } from './producer.js';
 
 /**

@@ -2,8 +2,8 @@ import { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { OutboxEntry } from '../coordination/ledger.js';
 import { orderId, type RunOrder, type SkipRecord } from '../fire.js';
-import type { RedisKeys } from '../redis-keys.js';
-import { checkPipeline } from './redis.js';
+import type { RedisKeys } from '../redis/keys.js';
+import { checkPipeline } from '../redis/connection.js';
 
 /** Skip records kept per job in Redis (the newest ones). */
 export const SKIP_HISTORY_MAX = 1000;
@@ -117,7 +117,7 @@ export class Dispatcher {
 
   constructor(
     private readonly redis: Redis,
-    /** The key layout (src/redis-keys.ts): BullMQ prefix and baton's namespaced keys. */
+    /** The key layout (src/redis/keys.ts): BullMQ prefix and baton's namespaced keys. */
     private readonly keys: RedisKeys,
     /**
      * Replicas that must have a publish before it counts (`WAIT`; Sentinel setups, see

@@ -25,12 +25,7 @@ import {
 import type { Session } from '../coordination/session.js';
 import { openWatch } from '../coordination/watch.js';
 import type { Dispatcher } from '../dispatch/producer.js';
-import {
-  compileSchedule,
-  jitterMs,
-  planCatchUp,
-  type CompiledSchedule,
-} from '../schedule/index.js';
+import { compileSchedule, jitterMs, planCatchUp, type CompiledSchedule } from '../cron/index.js';
 import { MinHeap } from './heap.js';
 
 /** What the leader reports as it works (logged by the replica, awaited by tests). */

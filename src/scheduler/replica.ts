@@ -32,10 +32,10 @@ import {
 } from '../coordination/members.js';
 import { Session, describe } from '../coordination/session.js';
 import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
-import { EventBatcher } from '../control/events.js';
+import { EventBatcher } from '../events/bus.js';
 import { parseRedisUrl } from '../config/redis-url.js';
-import { createRedis, lastConnectionError } from '../dispatch/redis.js';
-import { redisKeysOf } from '../redis-keys.js';
+import { createRedis, lastConnectionError } from '../redis/connection.js';
+import { redisKeysOf } from '../redis/keys.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
 

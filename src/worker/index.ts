@@ -12,8 +12,8 @@ export {
   type RunRecord,
   type RunStatus,
   type SkipEntry,
-} from './history.js';
-export { redisKeys, redisKeysOf, type RedisKeys, type RunKeys } from '../redis-keys.js';
+} from '../history/records.js';
+export { redisKeys, redisKeysOf, type RedisKeys, type RunKeys } from '../redis/keys.js';
 export { canonicalToken, compareTokens } from './token.js';
 export {
   EXAMPLE_HANDLERS_MODULE,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { OverlapPolicy } from '../definitions/types.js';
 import { FENCE_DIGITS, padDecimal } from '../dispatch/producer.js';
-import type { RunKeys } from '../redis-keys.js';
+import type { RunKeys } from '../redis/keys.js';
 
 // Shared Lua: trims a job's history by age (score < cutoff) and count, at most 1000 at a time.
 const TRIM = `

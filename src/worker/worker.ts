@@ -13,18 +13,18 @@ import {
   type JobDefinition,
   type OverlapPolicy,
 } from '../definitions/index.js';
-import { publishEvent } from '../control/events.js';
+import { publishEvent } from '../events/bus.js';
 import { claimQueuePrefix } from '../dispatch/namespace.js';
 import { dedupeWindowMs } from '../dispatch/producer.js';
-import { createRedis, lastConnectionError } from '../dispatch/redis.js';
+import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisError } from '../failures.js';
 import { BatonError, formatProblem, StaleTokenError } from '../errors.js';
 import type { RunData } from '../fire.js';
 import { createLogger, redactUrl, type Logger } from '../log.js';
-import { redisKeysOf, type RedisKeys, type RunKeys } from '../redis-keys.js';
+import { redisKeysOf, type RedisKeys, type RunKeys } from '../redis/keys.js';
 import { RunAbortedError } from './errors.js';
 import type { Handler, RunContext } from './handler.js';
-import type { RunRecord, RunStatus } from './history.js';
+import type { RunRecord, RunStatus } from '../history/records.js';
 import { HandlerRegistry } from './registry.js';
 import { RunScripts } from './scripts.js';
 import { canonicalToken } from './token.js';

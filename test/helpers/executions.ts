@@ -7,7 +7,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { Redis } from 'ioredis';
 import type { Keys } from '../../src/coordination/keys.js';
 import type { Watermark } from '../../src/coordination/ledger.js';
-import { redisKeys } from '../../src/redis-keys.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import type { Order, RunOrder } from '../../src/fire.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from './process.js';
 import { BATON_BIN, batonEnv, type StackOptions } from './replicas.js';

@@ -7,7 +7,7 @@ import { resolveConfig } from '../../src/config/index.js';
 import { openControl, type ControlContext } from '../../src/control/context.js';
 import { getStatus, type ClusterStatus } from '../../src/control/status.js';
 import type { RunData } from '../../src/fire.js';
-import { redisKeys, type RedisKeys } from '../../src/redis-keys.js';
+import { redisKeys, type RedisKeys } from '../../src/redis/keys.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 

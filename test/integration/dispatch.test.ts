@@ -4,7 +4,7 @@ import { afterAll, expect, inject, it } from 'vitest';
 import type { OutboxEntry } from '../../src/coordination/ledger.js';
 import { Dispatcher } from '../../src/dispatch/producer.js';
 import type { RunOrder, SkipRecord } from '../../src/fire.js';
-import { redisKeys } from '../../src/redis-keys.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { testNamespace } from '../helpers/namespace.js';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });

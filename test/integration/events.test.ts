@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, expect, inject, it } from 'vitest';
-import { EventBatcher, EventBus, type BatonEvent } from '../../src/control/events.js';
+import { EventBatcher, EventBus, type BatonEvent } from '../../src/events/bus.js';
 import { silentLogger } from '../../src/log.js';
-import { redisKeys } from '../../src/redis-keys.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { waitFor } from '../helpers/wait.js';
 

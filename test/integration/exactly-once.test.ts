@@ -8,7 +8,7 @@ import type { JobAudit } from '../../src/control/audit.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { listMembers } from '../../src/coordination/members.js';
 import type { RunOrder } from '../../src/fire.js';
-import { readHistory } from '../../src/worker/history.js';
+import { readHistory } from '../../src/history/records.js';
 import { testNamespace } from '../helpers/namespace.js';
 import {
   executionsFile,

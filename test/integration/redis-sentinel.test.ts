@@ -7,9 +7,9 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, expect, inject, it } from 'vitest';
 import { resolveConfig } from '../../src/config/index.js';
-import { createRedis } from '../../src/dispatch/redis.js';
+import { createRedis } from '../../src/redis/connection.js';
 import type { RunData } from '../../src/fire.js';
-import { readHistory, type RunRecord } from '../../src/worker/history.js';
+import { readHistory, type RunRecord } from '../../src/history/records.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from '../helpers/process.js';
 import {
@@ -29,7 +29,7 @@ import {
   type StackOptions,
 } from '../helpers/replicas.js';
 import { waitFor } from '../helpers/wait.js';
-import { redisKeys } from '../../src/redis-keys.js';
+import { redisKeys } from '../../src/redis/keys.js';
 
 const processes: (ReplicaProcess | ManagedProcess)[] = [];
 const servers: RedisServer[] = [];

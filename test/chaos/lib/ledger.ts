@@ -65,7 +65,7 @@ export interface SkipRange {
   t?: number;
 }
 
-/** A run record of the worker history in Redis (src/worker/history.ts), reduced. */
+/** A run record of the worker history in Redis (src/history/records.ts), reduced. */
 export interface HistoryRecord {
   fireId: string;
   job: string;

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { compileSchedule, firesBetween } from '../../../src/schedule/index.js';
-import { redisKeys } from '../../../src/redis-keys.js';
+import { compileSchedule, firesBetween } from '../../../src/cron/index.js';
+import { redisKeys } from '../../../src/redis/keys.js';
 import { testNamespace } from '../../helpers/namespace.js';
 import { waitFor } from '../../helpers/wait.js';
 import {

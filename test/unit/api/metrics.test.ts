@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../../src/api/metrics.js';
 import { silentLogger } from '../../../src/log.js';
-import { redisKeys } from '../../../src/redis-keys.js';
+import { redisKeys } from '../../../src/redis/keys.js';
 import type { Replica, ServiceProblem, StateChange } from '../../../src/scheduler/replica.js';
 
 /** The parts of a replica the metrics read: id, state, problems and its events. */

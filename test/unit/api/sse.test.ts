@@ -5,9 +5,9 @@ import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { registerEvents } from '../../../src/api/sse.js';
 import type { ClusterWatch } from '../../../src/control/cluster.js';
-import { EventBus } from '../../../src/control/events.js';
+import { EventBus } from '../../../src/events/bus.js';
 import { silentLogger } from '../../../src/log.js';
-import { redisKeys } from '../../../src/redis-keys.js';
+import { redisKeys } from '../../../src/redis/keys.js';
 
 const cluster = {
   ready: true,

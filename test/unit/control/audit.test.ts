@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { auditJob, type AuditInput } from '../../../src/control/audit.js';
-import { compileSchedule } from '../../../src/schedule/index.js';
-import type { RunRecord, SkipEntry } from '../../../src/worker/history.js';
+import { compileSchedule } from '../../../src/cron/index.js';
+import type { RunRecord, SkipEntry } from '../../../src/history/records.js';
 
 const T0 = Date.UTC(2026, 0, 1, 9, 0, 0);
 const every10s = compileSchedule('*/10 * * * * *', 'UTC');

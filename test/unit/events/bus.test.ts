@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { EventBus, parseEvents, type BatonEvent } from '../../../src/control/events.js';
+import { EventBus, parseEvents, type BatonEvent } from '../../../src/events/bus.js';
 import { scheduleText } from '../../../src/control/jobs.js';
 import { silentLogger } from '../../../src/log.js';
-import { redisKeys } from '../../../src/redis-keys.js';
+import { redisKeys } from '../../../src/redis/keys.js';
 
 const paused = (job: string): BatonEvent => ({ type: 'paused', job, paused: null });
 

@@ -1,5 +1,5 @@
 // Property-based checks against an independent reference model: value sets are computed here
-// from the generated field structure (not by cron-parser or src/schedule/cron.ts), local wall
+// from the generated field structure (not by cron-parser or src/cron/cron.ts), local wall
 // time comes from the zone offset and plain UTC date arithmetic, and expected fires come from a
 // brute-force minute scanner that applies the DST rules literally.
 import { CronExpressionParser } from 'cron-parser';
@@ -11,8 +11,8 @@ import {
   firesBetween,
   nextFires,
   type CompiledSchedule,
-} from '../../../src/schedule/index.js';
-import { parseCron } from '../../../src/schedule/cron.js';
+} from '../../../src/cron/index.js';
+import { parseCron } from '../../../src/cron/cron.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { MemberInfo } from '../coordination/members.js';
 import type { PauseRecord } from '../coordination/intents.js';
 import type { Logger } from '../log.js';
-import type { RedisKeys } from '../redis-keys.js';
+import type { RedisKeys } from '../redis/keys.js';
 
 /**
  * The live events of a cluster, as the API's server-sent events stream shows them. `fire` and

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redisKeys, type RedisKeys } from '../../src/redis-keys.js';
+import { redisKeys, type RedisKeys } from '../../../src/redis/keys.js';
 
 /** Every key and channel baton owns for one job and fire id. */
 function owned(k: RedisKeys, job: string, fireId: string): string[] {

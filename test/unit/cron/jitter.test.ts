@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { jitterMs } from '../../../src/schedule/index.js';
+import { jitterMs } from '../../../src/cron/index.js';
 
 describe('jitterMs', () => {
   const t0 = Date.UTC(2024, 0, 1);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { SkipRecord } from '../fire.js';
-import type { RedisKeys } from '../redis-keys.js';
+import type { RedisKeys } from '../redis/keys.js';
 
 /** Status of one run attempt in the history. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'stale' | 'skipped' | 'aborted';

@@ -4,7 +4,7 @@ import {
   planCatchUp,
   type CatchUpInput,
   type CompiledSchedule,
-} from '../../../src/schedule/index.js';
+} from '../../../src/cron/index.js';
 
 const T = (iso: string): number => Date.parse(iso);
 const MIN = 60_000;

@@ -6,7 +6,7 @@
 //   Australia/Lord_Howe 2024-04-07 02:00 +11 -> 01:30 +10:30 2024-10-06 02:00 +10:30 -> 02:30 +11
 //   Pacific/Apia        2011-12-29 23:59:59 -10 -> 2011-12-31 00:00 +14 (30 December skipped)
 import { describe, expect, it } from 'vitest';
-import { compileSchedule, formatInstant, nextFires } from '../../../src/schedule/index.js';
+import { compileSchedule, formatInstant, nextFires } from '../../../src/cron/index.js';
 
 interface Case {
   name: string;

@@ -7,7 +7,7 @@ import {
   formatInstant,
   nextFires,
   ScheduleError,
-} from '../../../src/schedule/index.js';
+} from '../../../src/cron/index.js';
 
 function utc(expr: string, afterIso: string, n: number): string[] {
   const s = compileSchedule(expr, 'UTC');
