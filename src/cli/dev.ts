@@ -11,6 +11,8 @@ import { UsageError } from '../errors.js';
 import { paint } from './output.js';
 
 const BIN = fileURLToPath(new URL('../bin/baton.js', import.meta.url));
+/** The example dialer's telephony stand-in (example code beside the example jobs). */
+const SINK = fileURLToPath(new URL('../../jobs/telephony/main.js', import.meta.url));
 
 interface DevOptions {
   dir: string;
@@ -209,14 +211,7 @@ export function registerDev(program: Command): void {
         start(
           'telephony-sink',
           process.execPath,
-          [
-            BIN,
-            'telephony-sink',
-            '--port',
-            String(ports.sink),
-            '--file',
-            path.join(dir, 'calls.jsonl'),
-          ],
+          [SINK, '--port', String(ports.sink), '--file', path.join(dir, 'calls.jsonl')],
           env,
           true,
         );
