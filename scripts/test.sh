@@ -12,5 +12,6 @@ bash scripts/ensure-node-deps.sh
 echo "== lint"; npx eslint . && npx prettier --check . >/dev/null
 echo "== types"; npx tsc -p tsconfig.json --noEmit
 echo "== cycles"; npx madge --circular --extensions ts --ts-config tsconfig.json src >/dev/null
+echo "== layers"; node scripts/check-layers.mjs
 echo "== unit"; npx vitest run --project unit
 echo "== integration"; npx vitest run --project integration
