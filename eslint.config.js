@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node scripts of the repository (scripts/*.mjs).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+  },
+  {
     // The dashboard's browser script (served as is, no build step).
     files: ['src/dashboard/public/**/*.js'],
     languageOptions: {
