@@ -298,7 +298,7 @@ export class Metrics {
       });
       return snap;
     } catch (err) {
-      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read Redis');
+      this.options.logger.debug({ err }, 'metrics: cannot read Redis');
       return null;
     }
   }
@@ -310,7 +310,7 @@ export class Metrics {
         if (TIMED_STATUSES.has(record.status) && typeof record.durationMs === 'number')
           this.durations.observe({ job, status: record.status }, record.durationMs / 1000);
     } catch (err) {
-      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read history');
+      this.options.logger.debug({ err }, 'metrics: cannot read history');
     }
   }
 }
