@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReplicaState } from '../coordination/members.js';
+import { REPLICA_STATES } from '../coordination/members.js';
+import { CATCH_UP_SKIP_REASONS } from '../fire.js';
+import { RUN_OUTCOMES } from '../history/records.js';
 import type { Logger } from '../log.js';
 import type { RedisKeys } from '../redis/keys.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
@@ -19,18 +21,10 @@ export interface MetricsOptions {
   now?: () => number;
 }
 
-const STATES: readonly ReplicaState[] = ['leader', 'follower', 'unknown'];
-/** Run outcomes counted by workers in `<prefix>:baton:<ns>:counts:<job>`. */
-const RUN_STATUSES = ['completed', 'failed', 'stale', 'skipped', 'aborted'] as const;
 /** Statuses of runs whose handler actually ran: their durations go into the histogram. */
 const TIMED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'aborted']);
 /** Leader skip reasons counted as `missed` (catch-up policy and deadline). */
-const MISSED: ReadonlySet<string> = new Set([
-  'catch-up-none',
-  'catch-up-latest',
-  'beyond-limit',
-  'past-deadline',
-]);
+const MISSED: ReadonlySet<string> = new Set(CATCH_UP_SKIP_REASONS);
 /** A scheduled fire decided this late after its instant was caught up, not on time. */
 const LATE_MS = 1000;
 /** Redis-derived values are read at most once per this period, however many families ask. */
@@ -89,7 +83,7 @@ export class Metrics {
       labelNames: ['replica', 'state'],
       registers: [registry],
       collect() {
-        for (const state of STATES)
+        for (const state of REPLICA_STATES)
           this.set({ replica: replica.id, state }, replica.state === state ? 1 : 0);
       },
     });
@@ -185,7 +179,7 @@ export class Metrics {
         const snap = await self.snapshot();
         if (!snap) return;
         for (const [job, counts] of snap.counts)
-          for (const status of RUN_STATUSES) {
+          for (const status of RUN_OUTCOMES) {
             const n = Number(counts[status] ?? 0);
             if (n > 0) this.inc({ job, status }, n);
           }
