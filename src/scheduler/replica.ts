@@ -33,6 +33,7 @@ import {
 import { Session, describe } from '../coordination/session.js';
 import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
 import { EventBatcher } from '../control/events.js';
+import { recordTakeover } from '../control/leader-terms.js';
 import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis, lastConnectionError } from '../dispatch/redis.js';
 import { redisKeysOf } from '../redis-keys.js';
@@ -283,6 +284,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         if (this.stopping) break;
         this.token = leadership.token;
         this.setState('leader', 'elected');
+        // Who led when, for the dashboard's cluster timeline (best effort: not part of leading).
+        recordTakeover(this.redis, redisKeysOf(this.config), {
+          token: leadership.token,
+          replica: this.id,
+          at: Date.now() + this.config.clockOffsetMs,
+        }).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'takeover not recorded'));
         await this.publishMember();
         this.loop = new FireLoop({
           etcd: this.etcd,
