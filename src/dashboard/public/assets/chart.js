@@ -85,11 +85,17 @@ export function createChart(name) {
           height: HEIGHT,
           legend: { show: true, live: false },
           cursor: { drag: { x: false, y: false } },
-          // One run, or runs of one instant: a minute either side, not uPlot's years.
+          // The runs' own span; one run (or runs of one instant): a minute either side, not
+          // the day uPlot would add (1,000 days with timestamps in seconds).
           scales: {
             x: {
               time: true,
-              range: (_u, min, max) => (max - min < 60 ? [min - 60, max + 60] : [min, max]),
+              range: (u, min, max) => {
+                const xs = u.data[0];
+                const lo = xs[0] ?? min;
+                const hi = xs[xs.length - 1] ?? max;
+                return hi - lo < 60 ? [lo - 60, hi + 60] : [lo, hi];
+              },
             },
           },
           axes: [{}, { scale: 'ms', label: 'ms', size: 50 }],
