@@ -68,6 +68,8 @@ let pageB: Page;
 let pageC: Page;
 /** Uncaught page errors and CSP violations, per page. */
 const problems: string[] = [];
+/** Every dashboard module a page loaded (URL and Cache-Control of the answer). */
+const modules: { url: string; cache: string | undefined }[] = [];
 /** The newest answer each page got, by page label and request path (`A /api/v1/audit?job=x`). */
 const answers = new Map<string, unknown>();
 
@@ -86,6 +88,9 @@ async function openPage(url: string, label: string): Promise<Page> {
   });
   page.on('response', (res) => {
     const url = new URL(res.url());
+    if (url.pathname.startsWith('/assets/') && url.pathname.endsWith('.js')) {
+      modules.push({ url: url.pathname + url.search, cache: res.headers()['cache-control'] });
+    }
     if (!url.pathname.startsWith('/api/v1/') || !res.ok()) return;
     res.json().then(
       (body: unknown) => answers.set(`${label} ${url.pathname}${url.search}`, body),
@@ -239,6 +244,15 @@ describe('dashboard', () => {
     await expect
       .poll(() => pageA.getByTestId('job-invoice-sync-lastrun').innerText(), { timeout: 15_000 })
       .toContain('503');
+
+    // The modules import each other by hashed URL (the server adds `?v=`): every one is loaded
+    // once, cacheable, and the chart's uPlot among them.
+    const loaded = modules.map((m) => m.url);
+    expect(loaded.length).toBeGreaterThan(10);
+    expect(loaded.filter((u) => !/\?v=[0-9a-f]{16}$/.test(u))).toEqual([]);
+    expect(new Set(loaded.map((u) => u.split('?')[0])).size).toBe(loaded.length);
+    expect(loaded.some((u) => u.startsWith('/assets/uplot.esm.js?v='))).toBe(true);
+    expect(modules.every((m) => m.cache === 'public, max-age=31536000, immutable')).toBe(true);
 
     pageB = await openPage(`${b!.http}/#token=${TOKEN}`, 'B');
     pageC = await openPage(`${c!.http}/`, 'C');
