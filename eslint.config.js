@@ -18,7 +18,7 @@ export default tseslint.config(
     languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
   },
   {
-    // The dashboard's browser script (served as is, no build step).
+    // The dashboard's browser modules (served as they are, no build step; typed by JSDoc).
     files: ['src/dashboard/public/**/*.js'],
     languageOptions: {
       sourceType: 'module',
@@ -35,6 +35,15 @@ export default tseslint.config(
           'setTimeout',
           'clearTimeout',
           'setInterval',
+          'queueMicrotask',
+          'IntersectionObserver',
+          'ResizeObserver',
+          'HTMLElement',
+          'HTMLButtonElement',
+          'HTMLInputElement',
+          'HTMLFormElement',
+          'HTMLDialogElement',
+          'HTMLLIElement',
         ].map((name) => [name, 'readonly']),
       ),
     },

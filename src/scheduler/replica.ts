@@ -35,6 +35,7 @@ import {
 import { Session, describe } from '../coordination/session.js';
 import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
 import { EventBatcher } from '../events/bus.js';
+import { recordTakeover } from '../history/leader-terms.js';
 import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisKeysOf } from '../redis/keys.js';
@@ -285,6 +286,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         if (this.stopping) break;
         this.token = leadership.token;
         this.setState('leader', 'elected');
+        // Who led when, for the dashboard's cluster timeline (best effort: not part of leading).
+        recordTakeover(this.redis, redisKeysOf(this.config), {
+          token: leadership.token,
+          replica: this.id,
+          at: Date.now() + this.config.clockOffsetMs,
+        }).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'takeover not recorded'));
         await this.publishMember();
         this.loop = new FireLoop({
           etcd: this.etcd,
