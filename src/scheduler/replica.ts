@@ -36,6 +36,7 @@ import { EventBatcher } from '../events/bus.js';
 import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisKeysOf } from '../redis/keys.js';
+import { Backoff, SESSION_RETRY } from '../retry.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
 
@@ -73,8 +74,6 @@ export interface ReplicaOptions {
   /** Base URL of this replica's HTTP server, published in its member record. */
   httpUrl?: string | null;
 }
-
-const MAX_BACKOFF_MS = 5000;
 
 /**
  * One scheduler replica: `unknown` until it holds an etcd session, then `follower` while it
@@ -261,7 +260,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   private async main(): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff(SESSION_RETRY);
     while (!this.stopping) {
       let session: Session | null = null;
       /** Why the session is over: what ended it first, or the error that broke it. */
@@ -274,7 +273,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         // write (no user, no permission on the namespace).
         await this.publishMember({ state: 'follower', throwing: true });
         this.etcdOk();
-        backoff = 100;
+        backoff.reset();
         this.setState('follower', 'campaigning');
         const leadership = await campaign(this.etcd, this.keys, session, {
           id: this.id,
@@ -314,14 +313,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       }
       if (this.stopping) break;
       this.setState('unknown', `${over.message}; starting over`, over.cause);
+      const wait = backoff.next();
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, backoff);
+        const t = setTimeout(resolve, wait);
         this.stopWake = () => {
           clearTimeout(t);
           resolve();
         };
       });
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
