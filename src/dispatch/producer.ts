@@ -224,12 +224,12 @@ export class Dispatcher {
     return q;
   }
 
-  /** Publishes every entry or throws; on throw some may be published (retry the whole batch). */
   /**
-   * `clock` is the schedule's clock (the leader's, which tests and demos may offset); it is read
-   * at the moment each `addBulk` is built, never earlier.
+   * Publishes every entry or throws; on throw some may be published (retry the whole batch).
+   * `clockOffsetMs`: how far the schedule's clock (the leader's, which tests and demos may
+   * offset) is ahead of the real one, which Redis and BullMQ's workers use.
    */
-  async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
+  async publish(entries: OutboxEntry[], clockOffsetMs = 0): Promise<void> {
     const runs = new Map<string, RunOrder[]>();
     const skips: { entry: OutboxEntry; record: SkipRecord }[] = [];
     for (const e of entries) {
@@ -243,7 +243,7 @@ export class Dispatcher {
       }
     }
     const work: Promise<unknown>[] = [];
-    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clock));
+    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clockOffsetMs));
     if (skips.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const { entry, record } of skips) this.recordSkip(pipeline, entry.id, record);
@@ -274,8 +274,8 @@ export class Dispatcher {
    * and `done` after it: `done` is never added again; `pending` (a publisher died mid-way) is
    * added only if the job is not in Redis.
    */
-  private async addRuns(queue: string, orders: RunOrder[], clock: () => number): Promise<void> {
-    const now = clock();
+  private async addRuns(queue: string, orders: RunOrder[], clockOffsetMs: number): Promise<void> {
+    const now = Date.now() + clockOffsetMs;
     const claim = this.redis.pipeline();
     for (const o of orders) {
       const at = Date.parse(o.data.scheduledAt);
@@ -315,10 +315,10 @@ export class Dispatcher {
     });
     if (toAdd.length === 0) return;
     // A run is due at exactly its availableAt: BullMQ makes a delayed job due at timestamp + delay,
-    // so both are fixed here, after the claim round trip, on one reading of each clock (Redis and
-    // BullMQ's workers use the real clock; the schedule may run on an offset one).
+    // so both are fixed here, after the claim round trip, on one reading of the clock (Redis and
+    // BullMQ's workers use the real clock; the schedule's is the same plus the offset).
     const realNow = Date.now();
-    const scheduleNow = clock === Date.now ? realNow : clock();
+    const scheduleNow = realNow + clockOffsetMs;
     const q = this.queue(queue);
     try {
       await q.addBulk(
@@ -391,6 +391,18 @@ export class Dispatcher {
       withdrawn.push(r);
     }
     return withdrawn;
+  }
+
+  /**
+   * Moves delayed runs of `queue` to waiting now, with BullMQ's own promote script (one call per
+   * run): a worker blocked waiting for work wakes at once, instead of when Redis next checks its
+   * timers. A run no longer delayed (taken, promoted by Redis, withdrawn) is left as it is.
+   * Returns how many were promoted.
+   */
+  async promote(queue: string, ids: string[]): Promise<number> {
+    const backend = this.queue(queue).getBackend();
+    const settled = await Promise.allSettled(ids.map((id) => backend.promote(id)));
+    return settled.filter((s) => s.status === 'fulfilled').length;
   }
 
   /** True when Redis answers. */

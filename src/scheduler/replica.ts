@@ -293,7 +293,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           logger: this.log.child({ token: leadership.token }),
           definitions: () => this.definitions(),
           lookaheadMs: this.config.lookaheadMs,
-          now: () => Date.now() + this.config.clockOffsetMs,
+          clockOffsetMs: this.config.clockOffsetMs,
           emit: (event) => this.onLeaderEvent(event),
         });
         await this.loop.run();
