@@ -301,10 +301,11 @@ function narrate(name: string, line: string): void {
     else if (currentLeader === name) currentLeader = null;
     const colour = e.to === 'leader' ? 'green' : e.to === 'unknown' ? 'yellow' : 'dim';
     console.log(`${t} ${who} ${paint(msg, colour)}${e.token ? ` token ${String(e.token)}` : ''}`);
-  } else if (msg === 'fire committed') {
-    console.log(
-      `${t} ${who} fire ${paint(String(e.fireId), 'bold')} token ${String(e.token)}${e.manual ? ' (manual)' : ''}`,
-    );
+  } else if (msg === 'fires committed') {
+    const ids = (e.fireIds ?? []) as string[];
+    const manual = (e.manualIds ?? []) as string[];
+    for (const [id, how] of [...ids.map((i) => [i, '']), ...manual.map((i) => [i, ' (manual)'])])
+      console.log(`${t} ${who} fire ${paint(String(id), 'bold')} token ${String(e.token)}${how}`);
   } else if (msg === 'fires skipped') {
     console.log(
       `${t} ${who} ${paint(`skip ${String(e.job)} x${String(e.count)} (${String(e.reason)})`, 'yellow')}`,

@@ -412,7 +412,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private onLeaderEvent(event: LeaderEvent): void {
     switch (event.type) {
       case 'fire':
-        this.log.info(
+        // One line per fire only at debug: a 1,000-job second does not need 1,000 info lines.
+        this.log.debug(
           { job: event.job, fireId: event.fireId, token: event.token, manual: event.manual },
           'fire committed',
         );
@@ -458,6 +459,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           { republished: event.republished },
           'redis restarted within its fsync window: orders it may have lost are published again',
         );
+        break;
+      case 'committed':
+        // One line per fenced txn (at most ~119 orders): the fire ids it committed.
+        if (event.fireIds.length + event.manualIds.length > 0) {
+          this.log.info(
+            { token: this.token, fireIds: event.fireIds, manualIds: event.manualIds },
+            'fires committed',
+          );
+        }
         break;
       case 'takeover':
         this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');
