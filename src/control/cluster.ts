@@ -6,6 +6,7 @@ import type { MemberInfo } from '../coordination/members.js';
 import { scanPrefix } from '../coordination/scan.js';
 import { openWatch } from '../coordination/watch.js';
 import type { Logger } from '../log.js';
+import { Backoff, WATCH_RETRY } from '../retry.js';
 import type { BatonEvent } from '../events/bus.js';
 
 export interface ClusterWatchOptions {
@@ -49,7 +50,7 @@ export class ClusterWatch {
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private generation = 0;
-  private backoff = 200;
+  private readonly backoff = new Backoff(WATCH_RETRY);
   private loaded = false;
 
   constructor(private readonly options: ClusterWatchOptions) {}
@@ -198,7 +199,7 @@ export class ClusterWatch {
         await this.cancelWatchers();
         return;
       }
-      this.backoff = 200;
+      this.backoff.reset();
     } catch (err) {
       this.retry(generation, err);
     }
@@ -206,16 +207,13 @@ export class ClusterWatch {
 
   private retry(generation: number, err: unknown): void {
     if (this.closed || generation !== this.generation || this.retryTimer) return;
-    this.options.logger.debug(
-      { err, retryMs: this.backoff },
-      'cluster watch failed; reading again',
-    );
+    const retryMs = this.backoff.next();
+    this.options.logger.debug({ err, retryMs }, 'cluster watch failed; reading again');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.load();
-    }, this.backoff);
+    }, retryMs);
     this.retryTimer.unref();
-    this.backoff = Math.min(this.backoff * 2, 5000);
   }
 
   private putCandidate(kv: IKeyValue): void {

@@ -59,7 +59,7 @@ export class Session {
       this.logger.warn(
         {
           leaseId: this.leaseId,
-          err: describe(err),
+          err,
           validForMs: Math.round(this.validUntil - performance.now()),
         },
         'lease keepalive failed; retrying until the lease deadline',

@@ -80,10 +80,10 @@ export class ClaimedDispatcher extends Dispatcher {
     }
   }
 
-  override async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
+  override async publish(entries: OutboxEntry[], clockOffsetMs = 0): Promise<void> {
     try {
       await this.ensure();
-      await super.publish(entries, clock);
+      await super.publish(entries, clockOffsetMs);
       this.lastError = null;
     } catch (err) {
       this.lastError = err;

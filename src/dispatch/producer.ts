@@ -20,33 +20,46 @@ if n > tonumber(ARGV[5]) then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - tonu
 return 1
 `;
 
-// Decides whether to add one run. 1: add it; 0: it was added (or skipped) already; 2: skipped
-// because of overlap: forbid. KEYS: fire marker, this run's BullMQ job hash, the job's last forbid
-// run, its skip history, its skip counts. ARGV: window ms, forbid (1/0), BullMQ job hash prefix,
-// fire id, skip record JSON, scheduled instant, skip history size.
-const CLAIM_FIRE = `
-local state = redis.call('GET', KEYS[1])
-if state == 'done' or state == 'overlap' or state == 'withdrawn' then return 0 end
-if state == 'pending' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if ARGV[2] == '1' then
-  local prev = redis.call('GET', KEYS[3])
-  if prev and prev ~= ARGV[4] then
-    local h = ARGV[3] .. prev
-    if redis.call('EXISTS', h) == 1 and redis.call('HEXISTS', h, 'finishedOn') == 0 then
-      redis.call('SET', KEYS[1], 'overlap', 'PX', ARGV[1])
-      redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
-      redis.call('HINCRBY', KEYS[5], 'overlap', 1)
-      redis.call('HINCRBY', KEYS[5], 'total', 1)
-      local n = redis.call('ZCARD', KEYS[4])
-      if n > tonumber(ARGV[7]) then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - tonumber(ARGV[7]) - 1) end
-      return 2
+// Decides, for each of a slice of runs, whether to add it. 1: add it; 0: it was added (or
+// skipped) already; 2: skipped because of overlap: forbid. One call per slice of runs, in order
+// (Redis runs a script's commands, not its calls, per run: 10,000 runs cost 50 calls, not 10,000).
+// ARGV[1]: skip history size; then per run 6 values: window ms, forbid (1/0), BullMQ job hash
+// prefix, fire id, skip record JSON (only when forbid), scheduled instant. KEYS per run 5: fire
+// marker, this run's BullMQ job hash, the job's last forbid run, its skip history, its counts.
+const CLAIM_FIRES = `
+local keep = tonumber(ARGV[1])
+local out = {}
+for i = 0, #KEYS / 5 - 1 do
+  local k, a = i * 5, 1 + i * 6
+  local result = 1
+  local state = redis.call('GET', KEYS[k + 1])
+  if state == 'done' or state == 'overlap' or state == 'withdrawn' then
+    result = 0
+  elseif state == 'pending' and redis.call('EXISTS', KEYS[k + 2]) == 1 then
+    result = 0
+  elseif ARGV[a + 2] == '1' then
+    local prev = redis.call('GET', KEYS[k + 3])
+    if prev and prev ~= ARGV[a + 4] then
+      local h = ARGV[a + 3] .. prev
+      if redis.call('EXISTS', h) == 1 and redis.call('HEXISTS', h, 'finishedOn') == 0 then
+        redis.call('SET', KEYS[k + 1], 'overlap', 'PX', ARGV[a + 1])
+        redis.call('ZADD', KEYS[k + 4], ARGV[a + 6], ARGV[a + 5])
+        redis.call('HINCRBY', KEYS[k + 5], 'overlap', 1)
+        redis.call('HINCRBY', KEYS[k + 5], 'total', 1)
+        local n = redis.call('ZCARD', KEYS[k + 4])
+        if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[k + 4], 0, n - keep - 1) end
+        result = 2
+      end
     end
+    if result == 1 then redis.call('SET', KEYS[k + 3], ARGV[a + 4]) end
   end
-  redis.call('SET', KEYS[3], ARGV[4])
+  if result == 1 then redis.call('SET', KEYS[k + 1], 'pending', 'PX', ARGV[a + 1]) end
+  out[i + 1] = result
 end
-redis.call('SET', KEYS[1], 'pending', 'PX', ARGV[1])
-return 1
+return out
 `;
+/** Runs per claim call: 1,000 keys and 1,200 arguments. */
+const CLAIM_RUNS = 200;
 
 // Marks fire ids published (`done`), keeping each marker's expiry, unless a pause withdrew the
 // run in the meantime. KEYS: the fire markers.
@@ -126,7 +139,7 @@ export class Dispatcher {
     private readonly waitReplicas = 0,
   ) {
     redis.defineCommand('batonRecordSkip', { numberOfKeys: 2, lua: RECORD_SKIP });
-    redis.defineCommand('batonClaimFire', { numberOfKeys: 5, lua: CLAIM_FIRE });
+    redis.defineCommand('batonClaimFires', { lua: CLAIM_FIRES });
     redis.defineCommand('batonMarkDone', { lua: MARK_DONE });
     redis.defineCommand('batonRecordTakeover', { numberOfKeys: 1, lua: RECORD_TAKEOVER });
     // A restarted Redis is reached through a new socket: forget the old server's run id.
@@ -224,12 +237,12 @@ export class Dispatcher {
     return q;
   }
 
-  /** Publishes every entry or throws; on throw some may be published (retry the whole batch). */
   /**
-   * `clock` is the schedule's clock (the leader's, which tests and demos may offset); it is read
-   * at the moment each `addBulk` is built, never earlier.
+   * Publishes every entry or throws; on throw some may be published (retry the whole batch).
+   * `clockOffsetMs`: how far the schedule's clock (the leader's, which tests and demos may
+   * offset) is ahead of the real one, which Redis and BullMQ's workers use.
    */
-  async publish(entries: OutboxEntry[], clock: () => number = Date.now): Promise<void> {
+  async publish(entries: OutboxEntry[], clockOffsetMs = 0): Promise<void> {
     const runs = new Map<string, RunOrder[]>();
     const skips: { entry: OutboxEntry; record: SkipRecord }[] = [];
     for (const e of entries) {
@@ -243,7 +256,7 @@ export class Dispatcher {
       }
     }
     const work: Promise<unknown>[] = [];
-    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clock));
+    for (const [queue, orders] of runs) work.push(this.addRuns(queue, orders, clockOffsetMs));
     if (skips.length > 0) {
       const pipeline = this.redis.pipeline();
       for (const { entry, record } of skips) this.recordSkip(pipeline, entry.id, record);
@@ -274,51 +287,68 @@ export class Dispatcher {
    * and `done` after it: `done` is never added again; `pending` (a publisher died mid-way) is
    * added only if the job is not in Redis.
    */
-  private async addRuns(queue: string, orders: RunOrder[], clock: () => number): Promise<void> {
-    const now = clock();
+  private async addRuns(queue: string, orders: RunOrder[], clockOffsetMs: number): Promise<void> {
+    const now = Date.now() + clockOffsetMs;
     const claim = this.redis.pipeline();
-    for (const o of orders) {
-      const at = Date.parse(o.data.scheduledAt);
-      const skip: SkipRecord = {
-        kind: 'skip',
-        job: o.data.job,
-        reason: 'overlap',
-        first: at,
-        last: at,
-        count: 1,
-        decidedAt: now,
-        fencingToken: o.data.fencingToken,
-        leader: o.data.leader,
-      };
-      const k = this.keys.skips(o.data.job);
-      (claim as unknown as Record<string, (...a: unknown[]) => void>).batonClaimFire!(
-        this.keys.fired(o.data.fireId),
-        this.keys.queueJob(queue, o.data.fireId),
-        this.keys.lastForbidRun(o.data.job),
-        k.list,
-        k.counts,
-        dedupeWindowMs(o.keep.ageSeconds * 1000),
-        o.forbidOverlap ? '1' : '0',
-        this.keys.queueJobPrefix(queue),
-        o.data.fireId,
-        JSON.stringify({ id: orderId(skip), ...skip }),
-        at,
-        SKIP_HISTORY_MAX,
+    for (let i = 0; i < orders.length; i += CLAIM_RUNS) {
+      const keys: (string | number)[] = [];
+      const args: (string | number)[] = [SKIP_HISTORY_MAX];
+      for (const o of orders.slice(i, i + CLAIM_RUNS)) {
+        const at = Date.parse(o.data.scheduledAt);
+        const k = this.keys.skips(o.data.job);
+        keys.push(
+          this.keys.fired(o.data.fireId),
+          this.keys.queueJob(queue, o.data.fireId),
+          this.keys.lastForbidRun(o.data.job),
+          k.list,
+          k.counts,
+        );
+        let skipJson = '';
+        if (o.forbidOverlap) {
+          const skip: SkipRecord = {
+            kind: 'skip',
+            job: o.data.job,
+            reason: 'overlap',
+            first: at,
+            last: at,
+            count: 1,
+            decidedAt: now,
+            fencingToken: o.data.fencingToken,
+            leader: o.data.leader,
+          };
+          skipJson = JSON.stringify({ id: orderId(skip), ...skip });
+        }
+        args.push(
+          dedupeWindowMs(o.keep.ageSeconds * 1000),
+          o.forbidOverlap ? '1' : '0',
+          this.keys.queueJobPrefix(queue),
+          o.data.fireId,
+          skipJson,
+          at,
+        );
+      }
+      (claim as unknown as Record<string, (...a: unknown[]) => void>).batonClaimFires!(
+        keys.length,
+        ...keys,
+        ...args,
       );
     }
     const claimed = await claim.exec();
-    const toAdd = orders.filter((o, i) => {
-      const [err, result] = claimed?.[i] ?? [new Error('Redis pipeline was discarded'), null];
+    const results: unknown[] = [];
+    for (const [err, result] of claimed ?? [[new Error('Redis pipeline was discarded'), null]]) {
       if (err) throw err;
-      if (result === 2) this.overlapSkipped?.(o);
-      return result === 1;
+      results.push(...(result as unknown[]));
+    }
+    const toAdd = orders.filter((o, i) => {
+      if (results[i] === 2) this.overlapSkipped?.(o);
+      return results[i] === 1;
     });
     if (toAdd.length === 0) return;
     // A run is due at exactly its availableAt: BullMQ makes a delayed job due at timestamp + delay,
-    // so both are fixed here, after the claim round trip, on one reading of each clock (Redis and
-    // BullMQ's workers use the real clock; the schedule may run on an offset one).
+    // so both are fixed here, after the claim round trip, on one reading of the clock (Redis and
+    // BullMQ's workers use the real clock; the schedule's is the same plus the offset).
     const realNow = Date.now();
-    const scheduleNow = clock === Date.now ? realNow : clock();
+    const scheduleNow = realNow + clockOffsetMs;
     const q = this.queue(queue);
     try {
       await q.addBulk(
@@ -391,6 +421,18 @@ export class Dispatcher {
       withdrawn.push(r);
     }
     return withdrawn;
+  }
+
+  /**
+   * Moves delayed runs of `queue` to waiting now, with BullMQ's own promote script (one call per
+   * run): a worker blocked waiting for work wakes at once, instead of when Redis next checks its
+   * timers. A run no longer delayed (taken, promoted by Redis, withdrawn) is left as it is.
+   * Returns how many were promoted.
+   */
+  async promote(queue: string, ids: string[]): Promise<number> {
+    const backend = this.queue(queue).getBackend();
+    const settled = await Promise.allSettled(ids.map((id) => backend.promote(id)));
+    return settled.filter((s) => s.status === 'fulfilled').length;
   }
 
   /** True when Redis answers. */

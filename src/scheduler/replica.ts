@@ -39,6 +39,7 @@ import { recordTakeover } from '../history/leader-terms.js';
 import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisKeysOf } from '../redis/keys.js';
+import { Backoff, SESSION_RETRY } from '../retry.js';
 import { VERSION } from '../version.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
 
@@ -76,8 +77,6 @@ export interface ReplicaOptions {
   /** Base URL of this replica's HTTP server, published in its member record. */
   httpUrl?: string | null;
 }
-
-const MAX_BACKOFF_MS = 5000;
 
 /**
  * One scheduler replica: `unknown` until it holds an etcd session, then `follower` while it
@@ -264,7 +263,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   }
 
   private async main(): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff(SESSION_RETRY);
     while (!this.stopping) {
       let session: Session | null = null;
       /** Why the session is over: what ended it first, or the error that broke it. */
@@ -277,7 +276,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         // write (no user, no permission on the namespace).
         await this.publishMember({ state: 'follower', throwing: true });
         this.etcdOk();
-        backoff = 100;
+        backoff.reset();
         this.setState('follower', 'campaigning');
         const leadership = await campaign(this.etcd, this.keys, session, {
           id: this.id,
@@ -291,7 +290,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           token: leadership.token,
           replica: this.id,
           at: Date.now() + this.config.clockOffsetMs,
-        }).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'takeover not recorded'));
+        }).catch((err: unknown) => this.log.warn({ err }, 'takeover not recorded'));
         await this.publishMember();
         this.loop = new FireLoop({
           etcd: this.etcd,
@@ -303,7 +302,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           logger: this.log.child({ token: leadership.token }),
           definitions: () => this.definitions(),
           lookaheadMs: this.config.lookaheadMs,
-          now: () => Date.now() + this.config.clockOffsetMs,
+          clockOffsetMs: this.config.clockOffsetMs,
           emit: (event) => this.onLeaderEvent(event),
         });
         await this.loop.run();
@@ -323,14 +322,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       }
       if (this.stopping) break;
       this.setState('unknown', `${over.message}; starting over`, over.cause);
+      const wait = backoff.next();
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, backoff);
+        const t = setTimeout(resolve, wait);
         this.stopWake = () => {
           clearTimeout(t);
           resolve();
         };
       });
-      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
@@ -422,7 +421,8 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private onLeaderEvent(event: LeaderEvent): void {
     switch (event.type) {
       case 'fire':
-        this.log.info(
+        // One line per fire only at debug: a 1,000-job second does not need 1,000 info lines.
+        this.log.debug(
           { job: event.job, fireId: event.fireId, token: event.token, manual: event.manual },
           'fire committed',
         );
@@ -468,6 +468,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           { republished: event.republished },
           'redis restarted within its fsync window: orders it may have lost are published again',
         );
+        break;
+      case 'committed':
+        // One line per fenced txn (at most ~119 orders): the fire ids it committed.
+        if (event.fireIds.length + event.manualIds.length > 0) {
+          this.log.info(
+            { token: this.token, fireIds: event.fireIds, manualIds: event.manualIds },
+            'fires committed',
+          );
+        }
         break;
       case 'takeover':
         this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');

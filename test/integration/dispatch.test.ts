@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, expect, inject, it } from 'vitest';
 import type { OutboxEntry } from '../../src/coordination/ledger.js';
 import { Dispatcher } from '../../src/dispatch/producer.js';
+import { jitterMs } from '../../src/cron/index.js';
 import type { RunOrder, SkipRecord } from '../../src/fire.js';
 import { redisKeys } from '../../src/redis/keys.js';
 import { testNamespace } from '../helpers/namespace.js';
@@ -157,11 +158,45 @@ it('a run is due in Redis exactly at its instant, however long the publish took 
     // BullMQ makes a delayed job due at timestamp + delay (its score in the delayed set).
     expect(job.timestamp + job.delay).toBe(at);
     // A schedule clock one minute ahead (BATON_CLOCK_OFFSET_MS): due a minute earlier in real time.
-    const ahead = () => Date.now() + 60_000;
-    const at2 = Math.ceil(ahead() / 1000) * 1000 + 30_000;
-    await d.publish([run(prefix, at2)], ahead);
+    const at2 = Math.ceil((Date.now() + 60_000) / 1000) * 1000 + 30_000;
+    await d.publish([run(prefix, at2)], 60_000);
     const job2 = (await q.getJob(`tick@${at2}`))!;
-    expect(Math.abs(job2.timestamp + job2.delay - (at2 - 60_000))).toBeLessThanOrEqual(1);
+    expect(job2.timestamp + job2.delay).toBe(at2 - 60_000);
+  } finally {
+    await q.close();
+    await d.close();
+  }
+});
+
+it("a burst of 10,000 runs with jitter: every run's score in BullMQ's delayed set is its instant plus its jitter", async () => {
+  const prefix = testNamespace('due-burst');
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const instant = Math.ceil(Date.now() / 1000) * 1000 + 60_000;
+    const entries: OutboxEntry[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const e = run(prefix, instant);
+      const order = e.order as RunOrder;
+      order.data = { ...order.data, job: `j${i}`, fireId: `j${i}@${instant}` };
+      order.availableAt = instant + jitterMs(order.data.job, instant, 5000);
+      entries.push({ ...e, id: order.data.fireId });
+    }
+    // As the leader's publisher does: slices of 1,000 in flight together.
+    const slices: Promise<void>[] = [];
+    for (let i = 0; i < entries.length; i += 1000)
+      slices.push(d.publish(entries.slice(i, i + 1000)));
+    await Promise.all(slices);
+    // BullMQ's delayed score is (due ms) * 4096 + a counter below 4096.
+    const scored = await redis.zrange(`${prefix}:baton:delayed`, '0', '-1', 'WITHSCORES');
+    const due = new Map<string, number>();
+    for (let i = 0; i < scored.length; i += 2)
+      due.set(scored[i]!, Math.floor(Number(scored[i + 1]) / 4096));
+    expect(due.size).toBe(10_000);
+    const wrong = entries
+      .map((e) => ({ id: e.id, want: (e.order as RunOrder).availableAt, got: due.get(e.id) }))
+      .filter((x) => x.want !== x.got);
+    expect(wrong.slice(0, 5)).toEqual([]);
   } finally {
     await q.close();
     await d.close();
@@ -174,6 +209,25 @@ it("reads Redis's persistence and timer settings (what the leader's durability w
     // The shared test Redis: AOF with appendfsync always, Redis's default hz.
     expect(await d.durability()).toEqual({ appendonly: true, appendfsync: 'always', hz: 10 });
   } finally {
+    await d.close();
+  }
+});
+
+it('promote: a delayed run becomes waiting at once; one no longer delayed is left as it is', async () => {
+  const prefix = testNamespace('promote');
+  const d = new Dispatcher(redis, redisKeys(prefix, prefix));
+  const q = new Queue('baton', { connection: redis, prefix });
+  try {
+    const at = Math.ceil(Date.now() / 1000) * 1000 + 60_000;
+    await d.publish([run(prefix, at)]);
+    expect(await q.getJobState(`tick@${at}`)).toBe('delayed');
+    expect(await d.promote('baton', [`tick@${at}`, 'tick@0'])).toBe(1);
+    expect(await q.getJobState(`tick@${at}`)).toBe('waiting');
+    // Promoting again (the leader and Redis's own promotion may both try) changes nothing.
+    expect(await d.promote('baton', [`tick@${at}`])).toBe(0);
+    expect(await q.getJobCountByTypes('waiting', 'delayed')).toBe(1);
+  } finally {
+    await q.close();
     await d.close();
   }
 });

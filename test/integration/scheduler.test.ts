@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { writeFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { ControlContext } from '../../src/control/context.js';
@@ -383,6 +384,33 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
         },
       );
     } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('the leader makes each delayed run available at its instant (no worker polls Redis, so Redis would not)', async () => {
+    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'promote');
+    await start(opts, 'r1');
+    await waitForLeader(ctx);
+    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+    const q = new Queue('baton', { connection: redis, prefix: opts.namespace });
+    try {
+      // Published ahead as delayed jobs (opts.delay > 0). BullMQ promotes a due delayed job only
+      // when a worker fetches; with no worker, a waiting one was promoted by the leader.
+      const promoted = await waitFor(
+        async () => {
+          const waiting = await q.getJobs(['waiting'], 0, -1);
+          const ids = waiting.filter((j) => (j.opts.delay ?? 0) > 0).map((j) => j.id!);
+          return ids.length >= 3 ? ids : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 100, description: 'three delayed runs promoted' },
+      );
+      expect(promoted.length).toBeGreaterThanOrEqual(3);
+      // No delayed run was left behind its due time.
+      const delayed = await q.getJobs(['delayed'], 0, -1);
+      for (const j of delayed) expect(j.timestamp + j.delay).toBeGreaterThan(Date.now() - 1000);
+    } finally {
+      await q.close();
       redis.disconnect();
     }
   });

@@ -44,7 +44,7 @@ export interface JobSpec {
   instants: (fromExclusiveMs: number, toInclusiveMs: number) => number[];
 }
 
-/** A fire a replica logged as committed (`fire committed`). */
+/** A fire a replica logged as committed (one of the `fireIds` of a `fires committed` line). */
 export interface CommitRecord {
   fireId: string;
   job: string;

@@ -141,14 +141,17 @@ async function collect(
   let leaderChanges = 0;
   for (const r of stack.replicas) {
     for (const rec of readJsonLog(r.logFile)) {
-      if (rec.msg === 'fire committed' && rec.manual !== true) {
-        commits.push({
-          fireId: String(rec.fireId),
-          job: String(rec.job),
-          token: String(rec.token),
-          replica: r.id,
-          t: rec.time,
-        });
+      if (rec.msg === 'fires committed' && Array.isArray(rec.fireIds)) {
+        // One line per fenced txn with its scheduled fire ids (`<job>@<epochMs>`).
+        for (const id of rec.fireIds as string[]) {
+          commits.push({
+            fireId: id,
+            job: id.slice(0, id.lastIndexOf('@')),
+            token: String(rec.token),
+            replica: r.id,
+            t: rec.time,
+          });
+        }
       } else if (rec.msg === 'fires skipped') {
         loggedSkips.push({
           job: String(rec.job),
