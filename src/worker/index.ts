@@ -3,7 +3,8 @@
 export { defineHandler, type Handler, type RunContext } from './handler.js';
 export { HandlerRegistry, isHandler } from './registry.js';
 export { RunAbortedError, type AbortCause } from './errors.js';
-export { retryDelayMs, startWorker, Worker, type RunEvent, type WorkerOptions } from './worker.js';
+export { startWorker, Worker, type RunEvent, type WorkerOptions } from './worker.js';
+export { retryDelayMs } from './outcome.js';
 export {
   readHistory,
   type HistoryEntry,

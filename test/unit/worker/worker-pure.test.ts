@@ -9,7 +9,6 @@ import {
   defineHandler,
   HandlerRegistry,
   loadHandlerModules,
-  retryDelayMs,
 } from '../../../src/worker/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -37,18 +36,6 @@ describe('fencing tokens', () => {
     for (const bad of [7, '', '-1', '1.5', '1e3', ' 1', null, undefined]) {
       expect(canonicalToken(bad)).toBeNull();
     }
-  });
-});
-
-describe('retry delays', () => {
-  it('follow BullMQ built-in backoff: fixed, and exponential doubling from the base delay', () => {
-    expect(retryDelayMs({ type: 'fixed', delay: 300 }, 0)).toBe(300);
-    expect(retryDelayMs({ type: 'fixed', delay: 300 }, 4)).toBe(300);
-    expect([0, 1, 2].map((n) => retryDelayMs({ type: 'exponential', delay: 100 }, n))).toEqual([
-      100, 200, 400,
-    ]);
-    expect(retryDelayMs(250, 3)).toBe(250);
-    expect(retryDelayMs(undefined, 0)).toBe(0);
   });
 });
 
