@@ -16,8 +16,4 @@ export {
 } from '../history/records.js';
 export { redisKeys, redisKeysOf, type RedisKeys, type RunKeys } from '../redis/keys.js';
 export { canonicalToken, compareTokens } from './token.js';
-export {
-  EXAMPLE_HANDLERS_MODULE,
-  exampleHandlersAvailable,
-  loadHandlerModules,
-} from './modules.js';
+export { handlersDirModule, loadHandlerModules, loadHandlersDir } from './modules.js';

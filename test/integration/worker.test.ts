@@ -661,6 +661,26 @@ describe('baton worker (real Redis, real BullMQ)', () => {
     expect(r.stderr).toMatch(/^baton: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
   });
 
+  it('`baton worker` takes its handlers folder from --handlers-dir or BATON_HANDLERS_DIR, and names a bad one', async () => {
+    const dir = await makeTempDir('handlers-dir');
+    const fail = (args: string[], env: Record<string, string> = {}) =>
+      exec(process.execPath, [BATON_BIN, 'worker', ...args], {
+        env: { ...process.env, BATON_REDIS: 'redis://127.0.0.1:1', ...env },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+    for (const r of [
+      await fail(['--handlers-dir', dir]),
+      await fail([], { BATON_HANDLERS_DIR: dir }),
+    ]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `baton: handlers folder ${dir} has no index.js: it needs an index.js exporting "handlers" (built JavaScript)\n`,
+      );
+    }
+  });
+
   it('graceful close waits for a running handler within the grace period and takes no new run', async () => {
     const w = await world('grace', { 'calm.yaml': 'name: calm\nschedule: "* * * * *"\n' });
     const h = gatedHandler('calm');

@@ -1,3 +1,5 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -9,6 +11,7 @@ import {
   defineHandler,
   HandlerRegistry,
   loadHandlerModules,
+  loadHandlersDir,
 } from '../../../src/worker/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,5 +61,26 @@ describe('handler registry and modules', () => {
     await expect(
       loadHandlerModules([path.resolve(here, '../../../src/version.ts')]),
     ).rejects.toThrow(/must export "handlers"/);
+  });
+
+  it('loads a handlers folder from its index.js, and says what is wrong with one that has none', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'baton-handlers-'));
+    try {
+      const dir = path.join(root, 'handlers');
+      await mkdir(dir);
+      await expect(loadHandlersDir(dir)).rejects.toThrow(
+        `handlers folder ${dir} has no index.js: it needs an index.js exporting "handlers"`,
+      );
+      await expect(loadHandlersDir(path.join(root, 'nope'))).rejects.toThrow(/nope does not exist/);
+      expect(await loadHandlersDir(path.join(root, 'nope'), { optional: true })).toEqual([]);
+      await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+      await writeFile(
+        path.join(dir, 'index.js'),
+        "export const handlers = [{ name: 'from-dir', run: async () => 1 }];",
+      );
+      expect((await loadHandlersDir(dir)).map((h) => h.name)).toEqual(['from-dir']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
