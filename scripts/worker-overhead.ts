@@ -61,6 +61,7 @@ async function drain(kind: 'baton' | 'plain', prefix: string): Promise<number> {
   let finish!: () => void;
   const all = new Promise<void>((r) => (finish = r));
   let close: () => Promise<void>;
+  const commands0 = await commandsProcessed();
   const cpu0 = process.cpuUsage();
   if (kind === 'baton') {
     const w = await startWorker({
@@ -91,12 +92,26 @@ async function drain(kind: 'baton' | 'plain', prefix: string): Promise<number> {
   await all;
   const cpu = process.cpuUsage(cpu0);
   await close();
+  commandsPerRun[kind]!.push(((await commandsProcessed()) - commands0) / runs);
   return (cpu.user + cpu.system) / 1e6;
 }
 
+/** Script calls (EVALSHA/EVAL) Redis has run so far: BullMQ and baton do their work in Lua. */
+async function commandsProcessed(): Promise<number> {
+  const info = await redis.info('commandstats');
+  let n = 0;
+  for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    if (m[1] === 'evalsha' || m[1] === 'eval') n += Number(m[2]);
+  }
+  return n;
+}
+const commandsPerRun: Record<string, number[]> = { baton: [], plain: [] };
+
 const results: Record<string, number[]> = { baton: [], plain: [] };
 for (let r = 0; r < rounds; r++) {
-  for (const kind of (process.env.ONLY ? [process.env.ONLY] : ['baton', 'plain']) as ('baton' | 'plain')[]) {
+  for (const kind of (process.env.ONLY ? [process.env.ONLY] : ['baton', 'plain']) as (
+    'baton' | 'plain'
+  )[]) {
     const prefix = `bench-${kind}-${process.pid}-${r}`;
     await fill(prefix, runs);
     const session = process.env.PROFILE ? new Session() : null;
@@ -126,6 +141,7 @@ console.log(
     baton: results.baton,
     plain: results.plain,
     ratio: +(b / p).toFixed(2),
+    commandsPerRun,
   }),
 );
 redis.disconnect();
