@@ -6,7 +6,7 @@ import { StaleTokenError } from '../errors.js';
 import type { RunData } from '../fire.js';
 import type { RunRecord } from '../history/records.js';
 import type { Logger } from '../log.js';
-import type { RedisKeys } from '../redis/keys.js';
+import type { RedisKeys, RunKeys } from '../redis/keys.js';
 import { abortRun, type ActiveRun, type ActiveRuns } from './active.js';
 import type { AbortChannel } from './aborts.js';
 import { RunAbortedError } from './errors.js';
@@ -75,7 +75,20 @@ export interface RunProcessorDeps {
  * answer to BullMQ. What each outcome means is decided in outcome.ts.
  */
 export class RunProcessor {
+  /** Each job's keys, built once (a worker sees few jobs, many runs each). */
+  private readonly runKeys = new Map<string, RunKeys>();
+
   constructor(private readonly d: RunProcessorDeps) {}
+
+  private keysOf(job: string): RunKeys {
+    let keys = this.runKeys.get(job);
+    if (!keys) {
+      if (this.runKeys.size >= 10_000) this.runKeys.clear();
+      keys = this.d.keys.run(job);
+      this.runKeys.set(job, keys);
+    }
+    return keys;
+  }
 
   async process(job: Job, token: string | undefined): Promise<unknown> {
     const d = this.d;
@@ -102,7 +115,7 @@ export class RunProcessor {
     const parsedAt = Date.parse(data.scheduledAt);
     const scheduledAtMs = Number.isFinite(parsedAt) ? parsedAt : job.timestamp;
     const startedAtMs = Date.now();
-    const keys = d.keys.run(data.job);
+    const keys = this.keysOf(data.job);
     // The run's child logger is made on first use: most runs never log.
     let runLogger: Logger | undefined;
     const logger = (): Logger =>
