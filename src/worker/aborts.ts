@@ -2,7 +2,6 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { RedisKeys } from '../redis/keys.js';
 import { abortRun, type ActiveRuns } from './active.js';
-import { errorMessage } from './outcome.js';
 
 /**
  * The abort channel of a namespace (`<prefix>:baton:<ns>:abort`): a run that replaces another
@@ -32,7 +31,7 @@ export class AbortChannel {
     this.redis
       .publish(this.keys.abort, JSON.stringify({ job, fireId, by }))
       .catch((err: unknown) =>
-        logger.warn({ err: errorMessage(err) }, 'cannot publish the abort of the replaced run'),
+        logger.warn({ err }, 'cannot publish the abort of the replaced run'),
       );
   }
 

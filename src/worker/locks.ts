@@ -1,5 +1,4 @@
 import { abortRun, type ActiveRuns } from './active.js';
-import { errorMessage } from './outcome.js';
 import type { RunScripts } from './scripts.js';
 
 /**
@@ -43,7 +42,7 @@ export class LockRenewer {
           );
         }
       } catch (err) {
-        run.logger.warn({ err: errorMessage(err) }, 'cannot renew the overlap lock');
+        run.logger.warn({ err }, 'cannot renew the overlap lock');
       }
     }
   }

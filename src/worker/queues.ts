@@ -1,7 +1,6 @@
 import { Worker as BullWorker, type BackoffStrategy, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { errorMessage } from './outcome.js';
 
 /** What every BullMQ worker of a {@link QueueSet} is made with. */
 export interface QueueSettings {
@@ -53,7 +52,7 @@ export class QueueSet {
       name: s.name,
       ...(s.backoffStrategy ? { settings: { backoffStrategy: s.backoffStrategy } } : {}),
     });
-    w.on('error', (err) => s.logger.warn({ err: errorMessage(err), queue }, 'queue error'));
+    w.on('error', (err) => s.logger.warn({ err, queue }, 'queue error'));
     w.on('lockRenewalFailed', (ids: string[]) => s.onLockLost(ids));
     this.workers.set(queue, w);
     await w.waitUntilReady();
@@ -75,7 +74,7 @@ export class QueueSet {
   private run(w: BullWorker): void {
     if (w.isRunning()) return;
     w.run().catch((err: unknown) =>
-      this.s.logger.error({ err: errorMessage(err), queue: w.name }, 'queue worker stopped'),
+      this.s.logger.error({ err, queue: w.name }, 'queue worker stopped'),
     );
   }
 }

@@ -14,7 +14,6 @@ import type { Handler, RunContext } from './handler.js';
 import {
   decideBegin,
   decideEnd,
-  errorMessage,
   isBullUnrecoverable,
   retryDelayMs,
   type EndStatus,
@@ -298,7 +297,7 @@ export class RunProcessor {
           counters: end.reason ? [end.status, end.reason] : [end.status],
         });
       } catch (err) {
-        logger().error({ err: errorMessage(err) }, 'cannot record the end of the run in Redis');
+        logger().error({ err }, 'cannot record the end of the run in Redis');
       }
       report({
         status: end.status,
@@ -329,7 +328,7 @@ export class RunProcessor {
               await job.moveToWait(token);
             } catch (err) {
               logger().warn(
-                { err: errorMessage(err) },
+                { err },
                 'cannot hand the run back to the queue; the stalled check will',
               );
             }
