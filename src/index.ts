@@ -17,7 +17,17 @@ export {
   type WorkerOptions,
 } from './worker/index.js';
 export { redisKeys, type RedisKeys } from './redis/keys.js';
-export { resolveConfig, type BatonOptions, type ResolvedConfig } from './config/index.js';
+export {
+  resolveConfig,
+  type BatonOptions,
+  type EtcdSecurity,
+  type ResolvedConfig,
+} from './config/index.js';
+// For handlers: the duration syntax of the definitions (`30s`, `7d`), an etcd client with baton's
+// deadlines and fault handling, and the type of `ctx.logger`.
+export { DurationError, formatDuration, parseDuration } from './definitions/duration.js';
+export { createEtcd as createEtcdClient } from './coordination/etcd.js';
+export type { Logger } from './log.js';
 export type {
   JobDefinition,
   CatchUpPolicy,

@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
 import type { Etcd3 } from 'etcd3';
-import { resolveConfig, type ResolvedConfig } from '../../src/config/index.js';
-import { createEtcd } from '../../src/coordination/etcd.js';
-import { parseDuration } from '../../src/definitions/duration.js';
-import { BatonError } from '../../src/errors.js';
+import {
+  BatonError,
+  createEtcdClient,
+  parseDuration,
+  resolveConfig,
+  type EtcdSecurity,
+} from '../../src/index.js';
 
 /**
  * A payload the handler cannot work with. Not retryable: the same payload fails the same way, so
@@ -18,7 +21,7 @@ export class InvalidPayloadError extends BatonError {
 /** Where the etcd handlers connect: the payload's endpoints, else `BATON_ETCD` (and its TLS/auth). */
 export interface EtcdTarget {
   endpoints: string[];
-  security: ResolvedConfig['etcdSecurity'];
+  security: EtcdSecurity;
 }
 
 /**
@@ -33,7 +36,7 @@ export function etcdTarget(endpoints: string | string[] | undefined): EtcdTarget
 
 /** A client on the given endpoints with baton's deadlines and fault handling. */
 export function openEtcd(target: EtcdTarget): Etcd3 {
-  return createEtcd({ etcdEndpoints: target.endpoints, etcdSecurity: target.security });
+  return createEtcdClient({ etcdEndpoints: target.endpoints, etcdSecurity: target.security });
 }
 
 /** Milliseconds from a payload duration: a number of ms, or a string such as `30s`, `7d`. */

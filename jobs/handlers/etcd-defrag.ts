@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3, IMember, IStatusResponse } from 'etcd3';
 import { z } from 'zod';
-import { BatonError, defineHandler, type RunContext } from '../../src/index.js';
-import type { Logger } from '../../src/log.js';
+import { BatonError, defineHandler, type Logger, type RunContext } from '../../src/index.js';
 import {
   InvalidPayloadError,
   durationMs,

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
 import { z } from 'zod';
-import { BatonError, defineHandler, type RunContext } from '../../src/index.js';
-import type { Logger } from '../../src/log.js';
+import { BatonError, defineHandler, type Logger, type RunContext } from '../../src/index.js';
 import {
   InvalidPayloadError,
   durationMs,

@@ -1,12 +1,12 @@
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DurationError, parseDuration } from '../definitions/index.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import {
-  EXAMPLE_HANDLERS_MODULE,
-  exampleHandlersAvailable,
   HandlerRegistry,
   loadHandlerModules,
+  loadHandlersDir,
   startWorker,
 } from '../worker/index.js';
 import { configOf } from './output.js';
@@ -16,11 +16,18 @@ interface WorkerFlags {
   queues?: string;
   concurrency: string;
   handlers?: string[];
+  handlersDir?: string;
   examples: boolean;
   grace: string;
   lockDuration: string;
   stalledInterval: string;
 }
+
+/**
+ * The default handlers folder: the example handlers built with baton (`dist/jobs/handlers`, next
+ * to `dist/src/`). Absent when running from sources.
+ */
+export const EXAMPLE_HANDLERS_DIR = fileURLToPath(new URL('../../jobs/handlers', import.meta.url));
 
 function duration(flag: string, text: string, min: number): number {
   let ms: number;
@@ -45,7 +52,11 @@ export function registerWorker(program: Command): void {
       '--handlers <modules...>',
       'handler modules exporting `handlers` (or a default export): Handler[]',
     )
-    .option('--no-examples', 'do not load the example handlers built with baton')
+    .option(
+      '--handlers-dir <dir>',
+      'folder whose index.js exports more handlers, for names --handlers leaves free (env BATON_HANDLERS_DIR, default: the examples built with baton)',
+    )
+    .option('--no-examples', 'without --handlers-dir: do not load the example handlers')
     .option('--grace <duration>', 'on SIGTERM, wait this long for running handlers', '30s')
     .option(
       '--lock-duration <duration>',
@@ -70,13 +81,17 @@ export function registerWorker(program: Command): void {
       const stalledIntervalMs = duration('--stalled-interval', opts.stalledInterval, 100);
       const logger = createLogger();
 
-      // Handlers: the modules given, then the examples for names not taken by them.
+      // Handlers: the modules given, then the handlers folder's for names not taken by them:
+      // --handlers-dir, else BATON_HANDLERS_DIR, else the examples built with baton.
       const registry = new HandlerRegistry(await loadHandlerModules(opts.handlers ?? []));
-      if (opts.examples && exampleHandlersAvailable()) {
-        for (const h of await loadHandlerModules([EXAMPLE_HANDLERS_MODULE])) {
-          if (!registry.has(h.name)) registry.register(h);
-        }
-      }
+      const dir = opts.handlersDir ?? (process.env.BATON_HANDLERS_DIR || undefined);
+      const folder =
+        dir !== undefined
+          ? await loadHandlersDir(dir)
+          : opts.examples
+            ? await loadHandlersDir(EXAMPLE_HANDLERS_DIR, { optional: true })
+            : [];
+      for (const h of folder) if (!registry.has(h.name)) registry.register(h);
       if (registry.names().length === 0) {
         logger.warn('no handlers registered: every run will fail as "unknown handler"');
       }

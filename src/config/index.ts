@@ -236,6 +236,7 @@ export const ENVIRONMENT_HELP = `Environment:
   BATON_LOOKAHEAD       ms before its instant a fire is decided and enqueued as delayed (default 250)
   BATON_CLOCK_OFFSET_MS run the schedule on a shifted clock (tests and demos only; default 0)
   BATON_API_TOKEN       bearer token required for mutating HTTP calls
+  BATON_HANDLERS_DIR    baton worker: folder whose index.js exports handlers (default: the examples)
   BATON_TELEPHONY_URL   telephony API of the example dialer, on workers (default http://127.0.0.1:4010)
   BATON_TIMEOUT         seconds an operator command waits for etcd or Redis (default 5)
   BATON_LOG_LEVEL       pino level (default info)`;

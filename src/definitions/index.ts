@@ -32,6 +32,11 @@ export { canonicalJson, definitionsHash } from './hash.js';
 export { checkJson, jsonProblemMessage, type JsonProblem } from './json.js';
 export * as limits from './limits.js';
 export {
+  openDefinitions,
+  type DefinitionsSource,
+  type DefinitionsSourceOptions,
+} from './source.js';
+export {
   watchDefinitions,
   type DefinitionsSnapshot,
   type DefinitionsWatcher,

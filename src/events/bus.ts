@@ -68,7 +68,9 @@ const EVENTS_PER_MESSAGE = 500;
 /**
  * Publishes the events a leader produces in bursts (10,000 fires of one instant) as one pub/sub
  * message per turn of the event loop, a JSON array, instead of one message per event: a burst
- * then costs a few dozen Redis commands, not thousands. Same delivery as {@link publishEvent}.
+ * then costs a few dozen Redis commands, not thousands. With `intervalMs` > 0 (workers, whose
+ * runs end one by one), the events of each `intervalMs` go out together. Same delivery as
+ * {@link publishEvent}.
  */
 export class EventBatcher {
   private pending: BatonEvent[] = [];
@@ -77,16 +79,19 @@ export class EventBatcher {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Pick<RedisKeys, 'events'>,
+    private readonly intervalMs = 0,
   ) {}
 
   publish(event: BatonEvent): void {
     this.pending.push(event);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (this.intervalMs > 0) setTimeout(() => this.flush(), this.intervalMs).unref();
+    else setImmediate(() => this.flush());
   }
 
-  private flush(): void {
+  /** Publishes what is pending now (also before closing the connection). */
+  flush(): void {
     this.scheduled = false;
     const events = this.pending;
     this.pending = [];

@@ -4,11 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
-import {
-  definitionsHash,
-  watchDefinitions,
-  type DefinitionsWatcher,
-} from '../definitions/index.js';
+import { definitionsHash, openDefinitions, type DefinitionsSource } from '../definitions/index.js';
 import type { JobDefinition } from '../definitions/types.js';
 import {
   AuthError,
@@ -17,7 +13,6 @@ import {
   InvalidRequestError,
   SessionEnd,
   UnavailableError,
-  formatProblem,
   type StepDownCause,
 } from '../errors.js';
 import { etcdError, redisFailure, type FailureCause } from '../failures.js';
@@ -97,7 +92,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private readonly dispatcher: ClaimedDispatcher;
   private readonly startedAt = new Date().toISOString();
   private httpUrl: string | null;
-  private watcher: DefinitionsWatcher | null = null;
+  private watcher: DefinitionsSource | null = null;
   private session: Session | null = null;
   private loop: FireLoop | null = null;
   private stopping = false;
@@ -185,20 +180,16 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         'BATON_CLOCK_OFFSET_MS is set: the schedule runs on a shifted clock (tests and demos only)',
       );
     }
-    this.watcher = await watchDefinitions(this.config.jobsDir, {
+    this.watcher = await openDefinitions({
+      dir: this.config.jobsDir,
+      logger: this.log,
+      problems: { level: 'error', message: 'invalid job definition (last good definition kept)' },
       onChange: (result) => {
         this.hash = definitionsHash([...result.jobs]);
         this.log.info({ jobs: result.jobs.length, hash: this.hash }, 'definitions loaded');
         this.emit('definitions', { jobs: result.jobs.length, hash: this.hash });
         this.loop?.reload();
         void this.publishMember();
-      },
-      onProblems: (problems) => {
-        for (const p of problems)
-          this.log.error(
-            { problem: formatProblem(p) },
-            'invalid job definition (last good definition kept)',
-          );
       },
     });
     this.hash = definitionsHash([...this.watcher.current()]);

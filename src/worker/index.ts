@@ -3,7 +3,8 @@
 export { defineHandler, type Handler, type RunContext } from './handler.js';
 export { HandlerRegistry, isHandler } from './registry.js';
 export { RunAbortedError, type AbortCause } from './errors.js';
-export { retryDelayMs, startWorker, Worker, type RunEvent, type WorkerOptions } from './worker.js';
+export { startWorker, Worker, type RunEvent, type WorkerOptions } from './worker.js';
+export { retryDelayMs } from './outcome.js';
 export {
   readHistory,
   type HistoryEntry,
@@ -15,8 +16,4 @@ export {
 } from '../history/records.js';
 export { redisKeys, redisKeysOf, type RedisKeys, type RunKeys } from '../redis/keys.js';
 export { canonicalToken, compareTokens } from './token.js';
-export {
-  EXAMPLE_HANDLERS_MODULE,
-  exampleHandlersAvailable,
-  loadHandlerModules,
-} from './modules.js';
+export { handlersDirModule, loadHandlerModules, loadHandlersDir } from './modules.js';

@@ -1,22 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { UsageError } from '../errors.js';
 import type { Handler } from './handler.js';
 import { isHandler } from './registry.js';
-
-/**
- * The example handlers built with the project (`jobs/handlers/index.ts` -> `dist/jobs/handlers/
- * index.js`, next to `dist/src/`). Absent when running from sources or before they exist.
- */
-export const EXAMPLE_HANDLERS_MODULE = fileURLToPath(
-  new URL('../../jobs/handlers/index.js', import.meta.url),
-);
-
-/** True when the built example handlers module exists. */
-export function exampleHandlersAvailable(): boolean {
-  return existsSync(EXAMPLE_HANDLERS_MODULE);
-}
 
 function handlersOf(mod: Record<string, unknown>, where: string): Handler[] {
   const candidate = mod.handlers ?? mod.default;
@@ -47,4 +34,30 @@ export async function loadHandlerModules(modules: readonly string[]): Promise<Ha
     out.push(...handlersOf(mod, `handlers module ${spec}`));
   }
   return out;
+}
+
+/** The module a handlers folder is loaded from: its `index.js`. */
+export function handlersDirModule(dir: string): string {
+  return path.join(path.resolve(dir), 'index.js');
+}
+
+/**
+ * The handlers of a folder: its `index.js` must export `handlers` (or a default export), as
+ * {@link loadHandlerModules} requires. A folder without `index.js` gives no handlers when
+ * `optional`, else a UsageError naming the folder.
+ */
+export async function loadHandlersDir(
+  dir: string,
+  options: { optional?: boolean } = {},
+): Promise<Handler[]> {
+  const entry = handlersDirModule(dir);
+  if (!existsSync(entry)) {
+    if (options.optional) return [];
+    const what =
+      existsSync(dir) && statSync(dir).isDirectory() ? 'has no index.js' : 'does not exist';
+    throw new UsageError(
+      `handlers folder ${dir} ${what}: it needs an index.js exporting "handlers" (built JavaScript)`,
+    );
+  }
+  return loadHandlerModules([entry]);
 }

@@ -158,6 +158,30 @@ trim(KEYS[2], KEYS[3], ARGV[7], tonumber(ARGV[8]))
 return 1
 `;
 
+/**
+ * The ends of several runs in one call (the runs of one turn of the event loop), each as END
+ * does it. KEYS: 4 per run as END's; ARGV: 9 per run as END's ARGV 1-8, then its counter fields
+ * joined with ','.
+ */
+const END_MANY = `${TRIM}
+for r = 0, #KEYS / 4 - 1 do
+  local k, a = r * 4, r * 9
+  redis.call('ZADD', KEYS[k + 2], ARGV[a + 3], ARGV[a + 1])
+  redis.call('HSET', KEYS[k + 3], ARGV[a + 1], ARGV[a + 2])
+  local action = ARGV[a + 4]
+  if action ~= 'none' and redis.call('GET', KEYS[k + 1]) == ARGV[a + 5] then
+    if action == 'release' then
+      redis.call('DEL', KEYS[k + 1])
+    else
+      redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 6])
+    end
+  end
+  for field in string.gmatch(ARGV[a + 9], '[^,]+') do redis.call('HINCRBY', KEYS[k + 4], field, 1) end
+  trim(KEYS[k + 2], KEYS[k + 3], ARGV[a + 7], tonumber(ARGV[a + 8]))
+end
+return 1
+`;
+
 /** KEYS: active; ARGV: lockValue, ttlMs. 1 when the lock is still ours (and extended). */
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -216,11 +240,28 @@ export interface EndArgs {
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
+function endArgv(a: EndArgs): (string | number)[] {
+  return [
+    a.member,
+    a.recordJson,
+    a.startedAtMs,
+    a.lockAction,
+    a.lockValue,
+    Math.max(1, Math.round(a.keepMs)),
+    a.nowMs - a.retention.ageMs,
+    Math.max(1, a.retention.count),
+  ];
+}
+
 /** The worker's Lua scripts, defined on one connection (EVALSHA with EVAL fallback). */
 export class RunScripts {
+  private pendingEnds: { args: EndArgs; resolve: () => void; reject: (err: unknown) => void }[] =
+    [];
+
   constructor(private readonly redis: Redis) {
     redis.defineCommand('batonRunBegin', { numberOfKeys: 7, lua: BEGIN });
     redis.defineCommand('batonRunEnd', { numberOfKeys: 4, lua: END });
+    redis.defineCommand('batonRunEndMany', { lua: END_MANY });
     redis.defineCommand('batonRunRenew', { numberOfKeys: 1, lua: RENEW });
   }
 
@@ -264,22 +305,47 @@ export class RunScripts {
     return { kind: 'run', abort: x ? x : null };
   }
 
-  async end(a: EndArgs): Promise<void> {
-    await this.fn('batonRunEnd')(
-      a.keys.active,
-      a.keys.history,
-      a.keys.records,
-      a.keys.counts,
-      a.member,
-      a.recordJson,
-      a.startedAtMs,
-      a.lockAction,
-      a.lockValue,
-      Math.max(1, Math.round(a.keepMs)),
-      a.nowMs - a.retention.ageMs,
-      Math.max(1, a.retention.count),
-      ...a.counters,
-    );
+  /**
+   * Records the end of a run. The ends of the runs of one turn of the event loop go to Redis as
+   * one script call (each resolves once that call is done), so a busy worker pays one round
+   * trip for many ends.
+   */
+  end(a: EndArgs): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingEnds.push({ args: a, resolve, reject });
+      if (this.pendingEnds.length === 1) setImmediate(() => this.flushEnds());
+    });
+  }
+
+  private flushEnds(): void {
+    const batch = this.pendingEnds;
+    this.pendingEnds = [];
+    const settle = (p: Promise<unknown>) =>
+      p.then(
+        () => batch.forEach((e) => e.resolve()),
+        (err: unknown) => batch.forEach((e) => e.reject(err)),
+      );
+    if (batch.length === 1) {
+      const a = batch[0]!.args;
+      void settle(
+        this.fn('batonRunEnd')(
+          a.keys.active,
+          a.keys.history,
+          a.keys.records,
+          a.keys.counts,
+          ...endArgv(a),
+          ...a.counters,
+        ),
+      );
+      return;
+    }
+    const keys: string[] = [];
+    const argv: (string | number)[] = [];
+    for (const { args: a } of batch) {
+      keys.push(a.keys.active, a.keys.history, a.keys.records, a.keys.counts);
+      argv.push(...endArgv(a), a.counters.join(','));
+    }
+    void settle(this.fn('batonRunEndMany')(keys.length, ...keys, ...argv));
   }
 
   /** Extends the overlap lock while it is ours; false when another run holds it (or none). */

@@ -661,6 +661,58 @@ describe('baton worker (real Redis, real BullMQ)', () => {
     expect(r.stderr).toMatch(/^baton: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
   });
 
+  it('runs ending together are recorded together: every record, counter and overlap lock right', async () => {
+    const w = await world('ends', {
+      'quick-a.yaml': 'name: quick-a\nschedule: "* * * * *"\n',
+      'quick-b.yaml': 'name: quick-b\nschedule: "* * * * *"\noverlap: forbid\n',
+    });
+    const handler = (name: string) =>
+      defineHandler(name, async (ctx) => {
+        if (ctx.payload && (ctx.payload as { at: number }).at % 3 === 0) throw new Error('third');
+        return { ok: ctx.fireId };
+      });
+    await w.worker({ handlers: [handler('quick-a'), handler('quick-b')], concurrency: 20 });
+    // quick-a: 30 runs at once (every third fails); quick-b: one run (forbid, its lock released).
+    const runs = Array.from({ length: 30 }, (_, i) => w.run('quick-a', T0 + i, '1'));
+    const b = w.run('quick-b', T0 + 1, '1');
+    await w.publish(...runs, b);
+    await waitFor(() => (w.events.length === 31 ? true : undefined), {
+      description: '31 runs decided',
+    });
+    const a = await w.history('quick-a');
+    const records = w.runs(a);
+    expect(records).toHaveLength(30);
+    for (const r of records) {
+      const at = Number(r.fireId.split('@')[1]);
+      expect(r.status).toBe(at % 3 === 0 ? 'failed' : 'completed');
+      expect(r.result).toEqual(at % 3 === 0 ? null : { ok: r.fireId });
+      expect(r.endedAt).not.toBeNull();
+    }
+    expect(a.counts).toMatchObject({ completed: 20, failed: 10 });
+    expect(w.runs(await w.history('quick-b'))[0]?.status).toBe('completed');
+    expect(await w.redis.exists(w.keys.run('quick-b').active)).toBe(0);
+  });
+
+  it('`baton worker` takes its handlers folder from --handlers-dir or BATON_HANDLERS_DIR, and names a bad one', async () => {
+    const dir = await makeTempDir('handlers-dir');
+    const fail = (args: string[], env: Record<string, string> = {}) =>
+      exec(process.execPath, [BATON_BIN, 'worker', ...args], {
+        env: { ...process.env, BATON_REDIS: 'redis://127.0.0.1:1', ...env },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+    for (const r of [
+      await fail(['--handlers-dir', dir]),
+      await fail([], { BATON_HANDLERS_DIR: dir }),
+    ]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        `baton: handlers folder ${dir} has no index.js: it needs an index.js exporting "handlers" (built JavaScript)\n`,
+      );
+    }
+  });
+
   it('graceful close waits for a running handler within the grace period and takes no new run', async () => {
     const w = await world('grace', { 'calm.yaml': 'name: calm\nschedule: "* * * * *"\n' });
     const h = gatedHandler('calm');

@@ -1,3 +1,5 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -9,7 +11,7 @@ import {
   defineHandler,
   HandlerRegistry,
   loadHandlerModules,
-  retryDelayMs,
+  loadHandlersDir,
 } from '../../../src/worker/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,18 +42,6 @@ describe('fencing tokens', () => {
   });
 });
 
-describe('retry delays', () => {
-  it('follow BullMQ built-in backoff: fixed, and exponential doubling from the base delay', () => {
-    expect(retryDelayMs({ type: 'fixed', delay: 300 }, 0)).toBe(300);
-    expect(retryDelayMs({ type: 'fixed', delay: 300 }, 4)).toBe(300);
-    expect([0, 1, 2].map((n) => retryDelayMs({ type: 'exponential', delay: 100 }, n))).toEqual([
-      100, 200, 400,
-    ]);
-    expect(retryDelayMs(250, 3)).toBe(250);
-    expect(retryDelayMs(undefined, 0)).toBe(0);
-  });
-});
-
 describe('handler registry and modules', () => {
   it('refuses duplicates and non-handlers', () => {
     const r = new HandlerRegistry([defineHandler('a', async () => 1)]);
@@ -71,5 +61,26 @@ describe('handler registry and modules', () => {
     await expect(
       loadHandlerModules([path.resolve(here, '../../../src/version.ts')]),
     ).rejects.toThrow(/must export "handlers"/);
+  });
+
+  it('loads a handlers folder from its index.js, and says what is wrong with one that has none', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'baton-handlers-'));
+    try {
+      const dir = path.join(root, 'handlers');
+      await mkdir(dir);
+      await expect(loadHandlersDir(dir)).rejects.toThrow(
+        `handlers folder ${dir} has no index.js: it needs an index.js exporting "handlers"`,
+      );
+      await expect(loadHandlersDir(path.join(root, 'nope'))).rejects.toThrow(/nope does not exist/);
+      expect(await loadHandlersDir(path.join(root, 'nope'), { optional: true })).toEqual([]);
+      await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+      await writeFile(
+        path.join(dir, 'index.js'),
+        "export const handlers = [{ name: 'from-dir', run: async () => 1 }];",
+      );
+      expect((await loadHandlersDir(dir)).map((h) => h.name)).toEqual(['from-dir']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,59 @@
+import { formatProblem, type DefinitionProblem } from '../errors.js';
+import type { Logger } from '../log.js';
+import { loadDefinitions } from './load.js';
+import type { JobDefinition } from './types.js';
+import { watchDefinitions, type DefinitionsSnapshot, type DefinitionsWatcher } from './watch.js';
+
+/** Options of {@link openDefinitions}. */
+export interface DefinitionsSourceOptions {
+  /** Definitions given directly (no folder read). Takes precedence over `dir`. */
+  definitions?: readonly JobDefinition[];
+  /** The definitions folder; null for none (no jobs). */
+  dir: string | null;
+  /** Reload the folder when its files change. @defaultValue true */
+  watch?: boolean;
+  logger: Logger;
+  /** How a problem of the folder is logged. @defaultValue warn, 'definition problem' */
+  problems?: { level: 'warn' | 'error'; message: string };
+  /** The jobs in effect changed on a reload (never called for the initial load). */
+  onChange?: (snapshot: DefinitionsSnapshot) => void;
+}
+
+/** The definitions a process runs with, loaded once or kept up to date. */
+export interface DefinitionsSource {
+  /** The jobs in effect now. */
+  current(): JobDefinition[];
+  /** Stops watching (no-op when not watching). */
+  close(): Promise<void>;
+}
+
+/**
+ * The one way replicas and workers get their definitions: given directly, read once, or read
+ * and watched (`watchDefinitions`: per-file last good, hot reload), with every problem of the
+ * folder logged as one line (`file:line:col message`). Rejects when `dir` is missing.
+ */
+export async function openDefinitions(
+  options: DefinitionsSourceOptions,
+): Promise<DefinitionsSource> {
+  if (options.definitions) {
+    const jobs = [...options.definitions];
+    return { current: () => jobs, close: () => Promise.resolve() };
+  }
+  if (options.dir === null) return { current: () => [], close: () => Promise.resolve() };
+  const { level, message } = options.problems ?? { level: 'warn', message: 'definition problem' };
+  const logProblems = (problems: readonly DefinitionProblem[]) => {
+    for (const p of problems) options.logger[level]({ problem: formatProblem(p) }, message);
+  };
+  if (options.watch === false) {
+    const loaded = await loadDefinitions(options.dir);
+    logProblems(loaded.problems);
+    const jobs = loaded.jobs;
+    return { current: () => jobs, close: () => Promise.resolve() };
+  }
+  const watcher: DefinitionsWatcher = await watchDefinitions(options.dir, {
+    onChange: (s) => options.onChange?.(s),
+    onProblems: logProblems,
+    onError: (err) => options.logger.warn({ err }, 'definitions watch error'),
+  });
+  return { current: () => watcher.current(), close: () => watcher.close() };
+}
