@@ -43,14 +43,24 @@ export interface RunOrder {
   forbidOverlap?: boolean;
 }
 
-export type SkipReason =
-  | 'paused'
-  | 'catch-up-none'
-  | 'catch-up-latest'
-  | 'beyond-limit'
-  | 'past-deadline'
-  | 'unknown-job'
-  | 'overlap';
+/**
+ * Every reason a fire instant is recorded as skipped, in one place: `paused` (operator pause),
+ * the catch-up reasons (`catch-up-none`, `catch-up-latest`, `beyond-limit`, `past-deadline`),
+ * `unknown-job` (a trigger for a job not loaded), `overlap` (`overlap: forbid`), `excluded` (an
+ * excluded date or calendar) and `inactive` (outside `activeFrom`/`activeUntil`).
+ */
+export const SKIP_REASONS = [
+  'paused',
+  'catch-up-none',
+  'catch-up-latest',
+  'beyond-limit',
+  'past-deadline',
+  'unknown-job',
+  'overlap',
+  'excluded',
+  'inactive',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** A range of fire instants of one job that were decided not to run. */
 export interface SkipRecord {
@@ -61,6 +71,11 @@ export interface SkipRecord {
   first: number;
   last: number;
   count: number;
+  /**
+   * What the reason applies to, for `excluded` (`calendar us-holidays (Christmas Day)`,
+   * `2026-12-24..2026-12-26`) and `inactive` (`before activeFrom 2026-12-01`); absent otherwise.
+   */
+  detail?: string;
   /** When the decision was made and by whom. */
   decidedAt: number;
   fencingToken: string;

@@ -93,6 +93,40 @@ function rangeText(r: DateRange): string {
   return r.from === r.to ? r.from : `${r.from}..${r.to}`;
 }
 
+/** The instants whose local date in `zone` is in [d1, d2]: intervals [start, end), in order. */
+function instantsOfDays(zone: ZoneTimeline, d1: number, d2: number): [number, number][] {
+  const a = d1 * DAY_MS;
+  const b = (d2 + 1) * DAY_MS;
+  const end = b + OFFSET_MARGIN_MS;
+  const out: [number, number][] = [];
+  let cur = a - OFFSET_MARGIN_MS;
+  while (cur < end) {
+    // One stretch [cur, t) of constant offset: local(u) = u + off there.
+    const off = zone.offset(cur);
+    const t = zone.nextChange(cur, end) ?? end;
+    const s = Math.max(cur, a - off);
+    const e = Math.min(t, b - off);
+    if (s < e) {
+      const last = out[out.length - 1];
+      if (last && last[1] === s) last[1] = e;
+      else out.push([s, e]);
+    }
+    cur = t;
+  }
+  return out;
+}
+
+/**
+ * The first instant of local date `date` (`YYYY-MM-DD`) in `timezone`: local midnight, or the
+ * first instant after it when a DST change skips midnight.
+ */
+export function localDayStart(timezone: string, date: string): number {
+  const day = dayOf(date);
+  const first = instantsOfDays(timezone === '' ? timeline('UTC') : timeline(timezone), day, day)[0];
+  // A day skipped whole (Samoa 2011-12-30) starts where the next one does.
+  return first === undefined ? localDayStart(timezone, dateOf(day + 1)) : first[0];
+}
+
 /** Local days [d1, d2] excluded for one detail. */
 interface DaySpan {
   d1: number;
@@ -196,29 +230,6 @@ export class InstantGate {
     return out;
   }
 
-  /** The instants whose local date is in [d1, d2]: intervals [start, end), in order. */
-  private instantsOfDays(d1: number, d2: number): [number, number][] {
-    const a = d1 * DAY_MS;
-    const b = (d2 + 1) * DAY_MS;
-    const end = b + OFFSET_MARGIN_MS;
-    const out: [number, number][] = [];
-    let cur = a - OFFSET_MARGIN_MS;
-    while (cur < end) {
-      // One stretch [cur, t) of constant offset: local(u) = u + off there.
-      const off = this.zone.offset(cur);
-      const t = this.zone.nextChange(cur, end) ?? end;
-      const s = Math.max(cur, a - off);
-      const e = Math.min(t, b - off);
-      if (s < e) {
-        const last = out[out.length - 1];
-        if (last && last[1] === s) last[1] = e;
-        else out.push([s, e]);
-      }
-      cur = t;
-    }
-    return out;
-  }
-
   /** The skipped instants in [lo, hi) as disjoint intervals in order, clipped to [lo, hi). */
   intervals(lo: number, hi: number): SkipInterval[] {
     if (hi <= lo) return [];
@@ -237,7 +248,7 @@ export class InstantGate {
       const dayLo = Math.floor((openFrom - OFFSET_MARGIN_MS) / DAY_MS);
       const dayHi = Math.floor((openTo + OFFSET_MARGIN_MS) / DAY_MS);
       for (const span of this.daySpans(dayLo, dayHi)) {
-        for (const [s, e] of this.instantsOfDays(span.d1, span.d2)) {
+        for (const [s, e] of instantsOfDays(this.zone, span.d1, span.d2)) {
           const start = Math.max(s, openFrom);
           const end = Math.min(e, openTo);
           if (start >= end) continue;

@@ -25,6 +25,7 @@ export {
   gateOf,
   gateRange,
   instantsAhead,
+  localDayStart,
   nextGatedFires,
   nextToDecide,
 } from './exclusions.js';
