@@ -25,7 +25,15 @@ import {
 import type { Session } from '../coordination/session.js';
 import { openWatch } from '../coordination/watch.js';
 import type { Dispatcher } from '../dispatch/producer.js';
-import { compileSchedule, jitterMs, planCatchUp, type CompiledSchedule } from '../cron/index.js';
+import {
+  compileSchedule,
+  gateOf,
+  gateRange,
+  jitterMs,
+  nextToDecide,
+  planCatchUp,
+  type CompiledSchedule,
+} from '../cron/index.js';
 import { MinHeap } from './heap.js';
 
 /** What the leader reports as it works (logged by the replica, awaited by tests). */
@@ -39,7 +47,15 @@ export type LeaderEvent =
       scheduledAt: number;
       manual: boolean;
     }
-  | { type: 'skip'; job: string; reason: SkipReason; first: number; last: number; count: number }
+  | {
+      type: 'skip';
+      job: string;
+      reason: SkipReason;
+      first: number;
+      last: number;
+      count: number;
+      detail?: string;
+    }
   | {
       type: 'published';
       count: number;
@@ -387,7 +403,9 @@ export class FireLoop {
       if (
         existing &&
         existing.def.schedule === def.schedule &&
-        existing.def.timezone === def.timezone
+        existing.def.timezone === def.timezone &&
+        existing.def.activeFrom?.ms === def.activeFrom?.ms &&
+        existing.def.activeUntil?.ms === def.activeUntil?.ms
       ) {
         existing.def = def;
         continue;
@@ -456,7 +474,8 @@ export class FireLoop {
     since: number | null,
   ): void {
     const version = (this.jobs.get(def.name)?.version ?? 0) + 1;
-    const next = schedule.next(watermark);
+    // Excluded instants are decided (and recorded) as they come; none outside the active window.
+    const next = nextToDecide(schedule, gateOf(def), watermark);
     this.jobs.set(def.name, { def, schedule, watermark, since, next, version });
     if (next !== null) {
       this.heap.push({ at: next, job: def.name, version });
@@ -464,8 +483,30 @@ export class FireLoop {
     }
   }
 
-  /** Orders for the instants in (from, now] of one job under its policy (takeover) or 'all' (late loop). */
+  /**
+   * Orders for the instants in (from, now] of one job: those excluded or outside the active window
+   * are skipped with their reason; the others are planned by {@link plan}.
+   */
   private catchUp(
+    def: JobDefinition,
+    schedule: CompiledSchedule,
+    from: number,
+    now: number,
+    steady = false,
+  ): Order[] {
+    const gate = gateOf(def);
+    if (gate === null) return this.plan(def, schedule, from, now, steady);
+    const split = gateRange(schedule, gate, from, now);
+    return [
+      ...split.skipped.map((s) =>
+        this.skip(def.name, s.reason, s.first, s.last, s.count, s.detail),
+      ),
+      ...this.plan(def, split.schedule, from, now, steady),
+    ];
+  }
+
+  /** Orders for the instants in (from, now] of one job under its policy (takeover) or 'all' (late loop). */
+  private plan(
     def: JobDefinition,
     schedule: CompiledSchedule,
     from: number,
@@ -562,6 +603,7 @@ export class FireLoop {
     first: number,
     last: number,
     count: number,
+    detail?: string,
   ): SkipRecord {
     return {
       kind: 'skip',
@@ -570,6 +612,7 @@ export class FireLoop {
       first,
       last,
       count,
+      ...(detail === undefined ? {} : { detail }),
       decidedAt: this.now(),
       fencingToken: this.deps.leadership.token,
       leader: this.deps.replicaId,
@@ -688,6 +731,7 @@ export class FireLoop {
           first: s.first,
           last: s.last,
           count: s.count,
+          ...(s.detail === undefined ? {} : { detail: s.detail }),
         });
       }
     }

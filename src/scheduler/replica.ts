@@ -431,6 +431,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           {
             job: event.job,
             reason: event.reason,
+            ...(event.detail === undefined ? {} : { detail: event.detail }),
             count: event.count,
             first: new Date(event.first).toISOString(),
             last: new Date(event.last).toISOString(),
