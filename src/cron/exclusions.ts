@@ -308,6 +308,22 @@ function holding(ivs: readonly SkipInterval[], at: number): SkipInterval | undef
 }
 
 /**
+ * A lookup of why instants in [lo, hi) are skipped: the intervals are computed once, each lookup
+ * is a binary search (for audits of many instants).
+ */
+export function causesBetween(
+  gate: InstantGate,
+  lo: number,
+  hi: number,
+): (at: number) => SkipCause | null {
+  const ivs = gate.intervals(lo, hi);
+  return (at) => {
+    const iv = at >= lo && at < hi ? holding(ivs, at) : gate.intervals(at, at + 1)[0];
+    return iv === undefined ? null : { reason: iv.reason, detail: iv.detail };
+  };
+}
+
+/**
  * The schedule restricted to (from, to] without its skipped instants: next/prev/count see only
  * the instants that fire. Searches jump over whole skipped intervals, so their work grows with
  * the number of excluded days in the range, not with the number of skipped instants.

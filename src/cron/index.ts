@@ -18,6 +18,7 @@ export {
   AHEAD_LIMIT_MS,
   EXCLUSION_REASONS,
   InstantGate,
+  causesBetween,
   dateOf,
   dayOf,
   describeSkip,
