@@ -65,9 +65,10 @@ function instance(rule: HolidayRule): Holidays {
     const Lib = library();
     hd = new Lib();
     // Validation checked the codes against the library's own lists (holidayCountries & co).
-    if (rule.state === null) hd.init(rule.country, { languages: ['en'] });
-    else if (rule.region === null) hd.init(rule.country, rule.state, { languages: ['en'] });
-    else hd.init(rule.country, rule.state, rule.region, { languages: ['en'] });
+    // Holiday names come in the country's own language (as date-holidays names them).
+    if (rule.state === null) hd.init(rule.country);
+    else if (rule.region === null) hd.init(rule.country, rule.state);
+    else hd.init(rule.country, rule.state, rule.region);
     instances.set(key, hd);
   }
   return hd;
