@@ -138,7 +138,7 @@ export class Metrics {
       name: 'baton_fires_total',
       help:
         'Fires by outcome: enqueued, caught_up, manual, skipped_paused, skipped_excluded, ' +
-          'skipped_inactive, missed (counted by the leader ' +
+        'skipped_inactive, missed (counted by the leader ' +
         'process), skipped_overlap (all replicas: from Redis)',
       labelNames: ['job', 'outcome'],
       registers: [registry],

@@ -137,7 +137,7 @@ activeUntil: ${until.toISOString()}
     redises.push(redis);
     const keys = stackKeys(opts);
     const skipsOf = async (job: string) =>
-      (await redis.zrange(keys.skips(job).list, 0, -1)).map(
+      (await redis.zrange(keys.skips(job).list, '0', '-1')).map(
         (j) => JSON.parse(j) as { reason: string; detail?: string; first: number; count: number },
       );
 
