@@ -5,6 +5,7 @@ import type { ControlContext } from '../../src/control/context.js';
 import { baton } from '../helpers/cli.js';
 import { executionsFile, readExecutions, startExecutionWorker } from '../helpers/executions.js';
 import { testNamespace } from '../helpers/namespace.js';
+import { freePort } from '../helpers/ports.js';
 import type { ManagedProcess } from '../helpers/process.js';
 import {
   control,
@@ -127,7 +128,7 @@ activeUntil: ${until.toISOString()}
       }),
     };
     const file = await executionsFile();
-    const replica = await startReplica(opts, 'r1');
+    const replica = await startReplica(opts, 'r1', await freePort());
     processes.push(replica);
     processes.push(await startExecutionWorker(opts, 'w1', file));
     const ctx = control(opts);
@@ -166,6 +167,20 @@ activeUntil: ${until.toISOString()}
     expect(executions.filter((e) => e.job === 'plain').length).toBeGreaterThanOrEqual(3);
     const windowRuns = executions.filter((e) => e.job === 'window').map((e) => e.scheduledAt);
     expect(windowRuns.sort()).toEqual([0, 1, 2, 3].map((s) => from.getTime() + s * 1000));
+    // The API's job detail shows the instants ahead with why they are skipped.
+    const detail = (await (await fetch(`${replica.http}/api/v1/jobs/holiday`)).json()) as {
+      nextFires: string[];
+      upcoming: { at: string; skipped?: string }[];
+    };
+    expect(detail.upcoming).toHaveLength(10);
+    for (const u of detail.upcoming) expect(u.skipped).toBe(`excluded: ${excluded}`);
+    expect(detail.nextFires.every((f) => f.slice(0, 10) > last)).toBe(true);
+    const ended = (await (await fetch(`${replica.http}/api/v1/jobs/window`)).json()) as {
+      nextFires: string[];
+      upcoming: unknown[];
+    };
+    expect(ended).toMatchObject({ nextFires: [], upcoming: [] });
+
     // The seconds before the window were recorded as one inactive range when it opened.
     const inactive = (await skipsOf('window')).filter((s) => s.reason === 'inactive');
     expect(inactive).toHaveLength(1);
