@@ -156,7 +156,7 @@ export function registerNext(program: Command): void {
             job.activeUntil !== undefined && from >= job.activeUntil.ms
               ? `its active window ended (activeUntil ${job.activeUntil.text})`
               : gate !== null
-                ? 'within 100 years, every instant is excluded or outside the active window'
+                ? 'within 10 years, every instant is excluded or outside the active window'
                 : 'fires are computed up to the end of year 9999';
           process.stderr.write(
             `baton: ${name} has no fire after ${formatInstant(from, job.timezone)} (${why})\n`,

@@ -73,6 +73,12 @@ export interface JobDetail {
 
 const compiled = new Map<string, CompiledSchedule>();
 
+/**
+ * How far ahead the API looks through a job's exclusions for its next instants: a year (each
+ * year of a holiday calendar costs ~15 ms of this replica's event loop, which also fires jobs).
+ */
+export const API_AHEAD_MS = 366 * 86_400_000;
+
 function schedule(def: Pick<JobDefinition, 'schedule' | 'timezone'>): CompiledSchedule {
   const key = `${def.timezone}\u0000${def.schedule}`;
   let s = compiled.get(key);
@@ -106,7 +112,7 @@ export function scheduleText(expression: string): string {
  * excluded and out-of-window instants are left out (they do not fire).
  */
 export function upcomingFires(def: JobDefinition, now: number, count: number): string[] {
-  return nextGatedFires(schedule(def), gateOf(def), now, count).map((ms) =>
+  return nextGatedFires(schedule(def), gateOf(def), now, count, API_AHEAD_MS).map((ms) =>
     formatInstant(ms, def.timezone),
   );
 }
@@ -119,7 +125,7 @@ export function upcomingInstants(
 ): UpcomingInstant[] {
   const out: UpcomingInstant[] = [];
   if (count <= 0) return out;
-  for (const e of instantsAhead(schedule(def), gateOf(def), now)) {
+  for (const e of instantsAhead(schedule(def), gateOf(def), now, false, API_AHEAD_MS)) {
     const at = formatInstant(e.at, def.timezone);
     out.push(e.skip === null ? { at } : { at, skipped: describeSkip(e.skip) });
     if (out.length >= count) break;

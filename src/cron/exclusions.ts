@@ -444,20 +444,24 @@ export interface AheadEntry {
   skip: SkipCause | null;
 }
 
-/** How far ahead a search through exclusions goes before it gives up. */
-export const AHEAD_LIMIT_MS = 100 * 366 * DAY_MS;
+/**
+ * How far ahead (from `activeFrom` when that is later) a search through exclusions goes before
+ * it gives up, by default: 10 years. Each year of a holiday calendar costs date-holidays ~15 ms.
+ */
+export const AHEAD_LIMIT_MS = 10 * 366 * DAY_MS;
 const CHUNK_MS = 32 * DAY_MS;
 
 /**
  * The instants after `afterMs` in order, each a fire or skipped with its cause. With `group`,
  * consecutive skipped instants of one cause come as one entry (counted, not listed). Stops at
- * the end of the schedule, after `activeUntil`, or {@link AHEAD_LIMIT_MS} ahead.
+ * the end of the schedule, after `activeUntil`, or `limitMs` ahead (from `activeFrom` when later).
  */
 export function* instantsAhead(
   schedule: CompiledSchedule,
   gate: InstantGate | null,
   afterMs: number,
   group = false,
+  limitMs = AHEAD_LIMIT_MS,
 ): Generator<AheadEntry> {
   if (gate === null) {
     for (let f = schedule.next(afterMs); f !== null; f = schedule.next(f)) {
@@ -465,7 +469,7 @@ export function* instantsAhead(
     }
     return;
   }
-  const limit = afterMs + AHEAD_LIMIT_MS;
+  const limit = Math.max(afterMs, gate.from?.ms ?? afterMs) + limitMs;
   let cur = afterMs;
   let pending: AheadEntry | null = null;
   while (cur < limit) {
@@ -535,10 +539,11 @@ export function nextGatedFires(
   gate: InstantGate | null,
   afterMs: number,
   count: number,
+  limitMs = AHEAD_LIMIT_MS,
 ): number[] {
   const out: number[] = [];
   if (count <= 0) return out;
-  for (const e of instantsAhead(schedule, gate, afterMs, true)) {
+  for (const e of instantsAhead(schedule, gate, afterMs, true, limitMs)) {
     if (e.skip === null) {
       out.push(e.at);
       if (out.length >= count) break;
