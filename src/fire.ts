@@ -52,8 +52,20 @@ export const CATCH_UP_SKIP_REASONS = [
 ] as const;
 export type CatchUpSkipReason = (typeof CATCH_UP_SKIP_REASONS)[number];
 
-/** Every reason an instant of a job is decided not to run. */
-export const SKIP_REASONS = ['paused', ...CATCH_UP_SKIP_REASONS, 'unknown-job', 'overlap'] as const;
+/**
+ * Every reason a fire instant is recorded as skipped, in one place: `paused` (operator pause),
+ * the catch-up reasons above, `unknown-job` (a trigger for a job not loaded), `overlap`
+ * (`overlap: forbid`), `excluded` (an excluded date or calendar) and `inactive` (outside
+ * `activeFrom`/`activeUntil`).
+ */
+export const SKIP_REASONS = [
+  'paused',
+  ...CATCH_UP_SKIP_REASONS,
+  'unknown-job',
+  'overlap',
+  'excluded',
+  'inactive',
+] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** A range of fire instants of one job that were decided not to run. */
@@ -65,6 +77,11 @@ export interface SkipRecord {
   first: number;
   last: number;
   count: number;
+  /**
+   * What the reason applies to, for `excluded` (`calendar us-holidays (Christmas Day)`,
+   * `2026-12-24..2026-12-26`) and `inactive` (`before activeFrom 2026-12-01`); absent otherwise.
+   */
+  detail?: string;
   /** When the decision was made and by whom. */
   decidedAt: number;
   fencingToken: string;

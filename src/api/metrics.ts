@@ -131,7 +131,8 @@ export class Metrics {
     new Counter({
       name: 'baton_fires_total',
       help:
-        'Fires by outcome: enqueued, caught_up, manual, skipped_paused, missed (counted by the leader ' +
+        'Fires by outcome: enqueued, caught_up, manual, skipped_paused, skipped_excluded, ' +
+        'skipped_inactive, missed (counted by the leader ' +
         'process), skipped_overlap (all replicas: from Redis)',
       labelNames: ['job', 'outcome'],
       registers: [registry],
@@ -248,6 +249,8 @@ export class Metrics {
       }
       case 'skip':
         if (e.reason === 'paused') this.countFire(e.job, 'skipped_paused', e.count);
+        else if (e.reason === 'excluded') this.countFire(e.job, 'skipped_excluded', e.count);
+        else if (e.reason === 'inactive') this.countFire(e.job, 'skipped_inactive', e.count);
         else if (MISSED.has(e.reason)) this.countFire(e.job, 'missed', e.count);
         break;
       case 'published':

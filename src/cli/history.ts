@@ -42,7 +42,8 @@ function summary(h: JobHistory): string {
 function row(e: HistoryEntry): string[] {
   if (e.kind === 'skip') {
     const fires = e.count === 1 ? e.first : `${e.first} .. ${e.last} (${e.count})`;
-    return [e.decidedAt, fires, '-', statusColour('skipped'), '-', e.leader, e.token, e.reason];
+    const why = e.detail ? `${e.reason}: ${e.detail}` : e.reason;
+    return [e.decidedAt, fires, '-', statusColour('skipped'), '-', e.leader, e.token, why];
   }
   const status = e.status === 'failed' && e.willRetry ? `${e.status} (retrying)` : e.status;
   const detail = [e.reason, e.error].filter((x) => x !== null && x !== '').join(': ');

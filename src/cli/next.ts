@@ -2,7 +2,18 @@ import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { UnknownJobError, UsageError } from '../errors.js';
 import { loadDefinitions, type LoadResult } from '../definitions/index.js';
-import { compileSchedule, formatInstant, nextFires } from '../cron/index.js';
+import {
+  compileSchedule,
+  describeSkip,
+  dstNote,
+  formatInstant,
+  gateOf,
+  instantsAhead,
+  nextGatedFires,
+  type CompiledSchedule,
+  type InstantGate,
+} from '../cron/index.js';
+import type { JobDefinition } from '../definitions/index.js';
 import { excerpt } from '../text.js';
 import { ExitError, EXIT } from './exit.js';
 import { formatProblem } from '../errors.js';
@@ -54,6 +65,62 @@ export function rejectedJob(name: string, result: LoadResult): UsageError | null
   return new UsageError(`job ${excerpt(name)} (${at}) was rejected by validation: ${why}`);
 }
 
+/** One line of `baton next --explain` (and one element of its `--json`). */
+export interface ExplainedInstant {
+  at: string;
+  /** True for an instant that fires; false for skipped ones. */
+  fires: boolean;
+  /** Skipped runs of several instants: the last of them and how many. */
+  last?: string;
+  count?: number;
+  /** Why skipped: `excluded: calendar us-holidays (Christmas Day)`, `inactive: …`. */
+  skipped?: string;
+  /** What a DST change does to this fire. */
+  note?: string;
+}
+
+/** Most lines `--explain` prints besides the fires asked for (runs of skipped instants). */
+const MAX_SKIPPED_LINES = 1000;
+
+/** The next `count` fires after `from` with every skipped run between them, explained. */
+export function explainNext(
+  job: Pick<JobDefinition, 'timezone'>,
+  schedule: CompiledSchedule,
+  gate: InstantGate | null,
+  from: number,
+  count: number,
+): ExplainedInstant[] {
+  const out: ExplainedInstant[] = [];
+  let fires = 0;
+  let skipped = 0;
+  let previous: number | null = null;
+  const iso = (ms: number) => formatInstant(ms, job.timezone);
+  for (const e of instantsAhead(schedule, gate, from, true)) {
+    if (e.skip === null) {
+      const note = dstNote(schedule, e.at, previous);
+      out.push({ at: iso(e.at), fires: true, ...(note === null ? {} : { note }) });
+      previous = e.at;
+      if (++fires >= count) break;
+    } else {
+      out.push({
+        at: iso(e.at),
+        fires: false,
+        ...(e.count > 1 ? { last: iso(e.last), count: e.count } : {}),
+        skipped: describeSkip(e.skip),
+      });
+      previous = e.last;
+      if (++skipped >= MAX_SKIPPED_LINES) break;
+    }
+  }
+  return out;
+}
+
+function explainLine(e: ExplainedInstant): string {
+  if (e.fires) return `${e.at}  fires${e.note === undefined ? '' : `: ${e.note}`}`;
+  const what = e.last === undefined ? e.at : `${e.at} .. ${e.last} (${e.count} instants)`;
+  return `${what}  skipped: ${e.skipped}`;
+}
+
 export function registerNext(program: Command): void {
   program
     .command('next')
@@ -62,10 +129,14 @@ export function registerNext(program: Command): void {
     .option('--from <iso>', 'start strictly after this instant (default now)')
     .option('--count <n>', 'how many instants', '5')
     .option('--json', 'print a JSON array of ISO strings')
+    .option(
+      '--explain',
+      'also list the skipped instants between the fires (excluded, outside the active window) and what DST changes do, with reasons',
+    )
     .action(
       async (
         name: string,
-        opts: { from?: string; count: string; json?: boolean },
+        opts: { from?: string; count: string; json?: boolean; explain?: boolean },
         cmd: Command,
       ) => {
         const folder =
@@ -83,14 +154,31 @@ export function registerNext(program: Command): void {
           throw rejectedJob(name, result) ?? new UnknownJobError(name);
         }
         const from = opts.from === undefined ? Date.now() : parseFrom(opts.from, job.timezone);
-        const fires = nextFires(compileSchedule(job.schedule, job.timezone), from, count).map(
-          (ms) => formatInstant(ms, job.timezone),
-        );
-        if (opts.json) process.stdout.write(`${JSON.stringify(fires)}\n`);
-        else process.stdout.write(fires.map((f) => `${f}\n`).join(''));
-        if (fires.length === 0) {
+        const schedule = compileSchedule(job.schedule, job.timezone);
+        const gate = gateOf(job);
+        let found: number;
+        if (opts.explain) {
+          const lines = explainNext(job, schedule, gate, from, count);
+          found = lines.filter((l) => l.fires).length;
+          if (opts.json) process.stdout.write(`${JSON.stringify(lines)}\n`);
+          else process.stdout.write(lines.map((l) => `${explainLine(l)}\n`).join(''));
+        } else {
+          const fires = nextGatedFires(schedule, gate, from, count).map((ms) =>
+            formatInstant(ms, job.timezone),
+          );
+          found = fires.length;
+          if (opts.json) process.stdout.write(`${JSON.stringify(fires)}\n`);
+          else process.stdout.write(fires.map((f) => `${f}\n`).join(''));
+        }
+        if (found === 0) {
+          const why =
+            job.activeUntil !== undefined && from >= job.activeUntil.ms
+              ? `its active window ended (activeUntil ${job.activeUntil.text})`
+              : gate !== null
+                ? 'within 10 years, every instant is excluded or outside the active window'
+                : 'fires are computed up to the end of year 9999';
           process.stderr.write(
-            `baton: ${name} has no fire after ${formatInstant(from, job.timezone)} (fires are computed up to the end of year 9999)\n`,
+            `baton: ${name} has no fire after ${formatInstant(from, job.timezone)} (${why})\n`,
           );
           throw new ExitError(EXIT.failure);
         }

@@ -3,7 +3,14 @@ import { Ledger, type Watermark } from '../coordination/ledger.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { checkPipeline } from '../redis/connection.js';
 import { fireId as makeFireId } from '../fire.js';
-import { compileSchedule, type CompiledSchedule } from '../cron/index.js';
+import {
+  causesBetween,
+  compileSchedule,
+  gateOf,
+  type CompiledSchedule,
+  type InstantGate,
+  type SkipCause,
+} from '../cron/index.js';
 import { toSkipEntry, type RunRecord, type SkipEntry } from '../history/records.js';
 import { redisKeysOf } from '../redis/keys.js';
 import { UsageError } from '../errors.js';
@@ -39,6 +46,8 @@ export interface InstantAudit {
   outcome: InstantOutcome;
   /** Skip reason, refusal or failure detail. */
   reason: string | null;
+  /** For `excluded` / `inactive` skips: the date rule, calendar or window bound. */
+  detail?: string;
   /** Starts of the handler for this fire (attempts and re-runs). */
   executions: number;
   /** Status of its last execution (`completed`, `failed`, ...), or null. */
@@ -90,6 +99,12 @@ export interface AuditInput {
   skips: readonly SkipEntry[];
   /** Include every instant in {@link JobAudit.instants}, not only those not `ran`. */
   all?: boolean;
+  /**
+   * The job's exclusions and active window: an instant they skip is accounted for as skipped
+   * (`excluded` / `inactive`) even without a skip record (e.g. after `activeUntil`, where the
+   * leader no longer wakes for the job).
+   */
+  gate?: InstantGate | null;
   /** @defaultValue {@link AUDIT_PENDING_GRACE_MS} */
   graceMs?: number;
 }
@@ -117,7 +132,9 @@ export function auditJob(input: AuditInput): JobAudit {
     first: Date.parse(s.first),
     last: Date.parse(s.last),
     reason: s.reason,
+    detail: s.detail ?? null,
   }));
+  const causeOf = input.gate ? causesBetween(input.gate, from, to + 1) : () => null;
   for (const s of skips) oldestRecord = Math.min(oldestRecord, s.first);
   const since =
     watermark?.since ?? (Number.isFinite(oldestRecord) ? oldestRecord : (watermark?.at ?? null));
@@ -148,6 +165,7 @@ export function auditJob(input: AuditInput): JobAudit {
       skips,
       watermark,
       now - (input.graceMs ?? AUDIT_PENDING_GRACE_MS),
+      causeOf,
     );
     counts[verdict.outcome]++;
     if (verdict.outcome === 'skipped' && verdict.reason)
@@ -182,10 +200,11 @@ function judge(
   at: number,
   id: string,
   records: RunRecord[],
-  skips: { first: number; last: number; reason: string }[],
+  skips: { first: number; last: number; reason: string; detail: string | null }[],
   watermark: Watermark | null,
   /** Instants after this may still wait for a worker. */
   pendingAfter: number,
+  causeOf: (at: number) => SkipCause | null,
 ): InstantAudit {
   const iso = new Date(at).toISOString();
   const executions = records
@@ -210,7 +229,17 @@ function judge(
     };
   }
   const skip = skips.find((s) => s.first <= at && at <= s.last);
-  if (skip) return { ...base, outcome: 'skipped', reason: skip.reason };
+  if (skip) {
+    return {
+      ...base,
+      outcome: 'skipped',
+      reason: skip.reason,
+      ...(skip.detail === null ? {} : { detail: skip.detail }),
+    };
+  }
+  // Excluded or outside the active window by the definition: never a fire, so never missing.
+  const cause = causeOf(at);
+  if (cause) return { ...base, outcome: 'skipped', reason: cause.reason, detail: cause.detail };
   const workerSkip = records.find((r) => r.status === 'skipped');
   if (workerSkip) return { ...base, outcome: 'skipped', reason: workerSkip.reason ?? 'skipped' };
   if (records.some((r) => r.status === 'stale'))
@@ -280,6 +309,7 @@ export async function auditJobs(
       skips,
       all: range.all,
       graceMs: range.graceMs,
+      gate: gateOf(def),
     });
   });
 }

@@ -4,7 +4,15 @@ import { Intents, type PauseRecord } from '../coordination/intents.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { checkPipeline } from '../redis/connection.js';
 import { UnknownJobError } from '../errors.js';
-import { compileSchedule, formatInstant, nextFires, type CompiledSchedule } from '../cron/index.js';
+import {
+  compileSchedule,
+  describeSkip,
+  formatInstant,
+  gateOf,
+  instantsAhead,
+  nextGatedFires,
+  type CompiledSchedule,
+} from '../cron/index.js';
 // Read-only models of the worker's Redis records (no worker code runs here).
 import {
   readHistory,
@@ -40,10 +48,19 @@ export interface JobSummary {
   lastRun: HistoryEntry | null;
 }
 
+/** One instant ahead: it fires, or it is skipped (`excluded: …`, `inactive: …`). */
+export interface UpcomingInstant {
+  at: string;
+  skipped?: string;
+}
+
 /** One job in detail (GET /api/v1/jobs/:name). */
 export interface JobDetail {
   job: JobSummary & { definition: JobDefinition };
+  /** The next 10 instants that fire (excluded and out-of-window ones left out). */
   nextFires: string[];
+  /** The next 10 instants of the schedule, skipped ones included with their reason. */
+  upcoming: UpcomingInstant[];
   /** The newest run records, newest first (kind `run`). */
   recentRuns: HistoryEntry[];
   /** The newest skip records of the leader (and overlap skips), newest first. */
@@ -55,6 +72,12 @@ export interface JobDetail {
 }
 
 const compiled = new Map<string, CompiledSchedule>();
+
+/**
+ * How far ahead the API looks through a job's exclusions for its next instants: a year (each
+ * year of a holiday calendar costs ~15 ms of this replica's event loop, which also fires jobs).
+ */
+export const API_AHEAD_MS = 366 * 86_400_000;
 
 function schedule(def: Pick<JobDefinition, 'schedule' | 'timezone'>): CompiledSchedule {
   const key = `${def.timezone}\u0000${def.schedule}`;
@@ -84,9 +107,30 @@ export function scheduleText(expression: string): string {
   return text;
 }
 
-/** The next `count` fires of a job strictly after `now`, ISO 8601 with the zone's offset. */
+/**
+ * The next `count` fires of a job strictly after `now`, ISO 8601 with the zone's offset;
+ * excluded and out-of-window instants are left out (they do not fire).
+ */
 export function upcomingFires(def: JobDefinition, now: number, count: number): string[] {
-  return nextFires(schedule(def), now, count).map((ms) => formatInstant(ms, def.timezone));
+  return nextGatedFires(schedule(def), gateOf(def), now, count, API_AHEAD_MS).map((ms) =>
+    formatInstant(ms, def.timezone),
+  );
+}
+
+/** The next `count` instants of a job's schedule after `now`, skipped ones with their reason. */
+export function upcomingInstants(
+  def: JobDefinition,
+  now: number,
+  count: number,
+): UpcomingInstant[] {
+  const out: UpcomingInstant[] = [];
+  if (count <= 0) return out;
+  for (const e of instantsAhead(schedule(def), gateOf(def), now, false, API_AHEAD_MS)) {
+    const at = formatInstant(e.at, def.timezone);
+    out.push(e.skip === null ? { at } : { at, skipped: describeSkip(e.skip) });
+    if (out.length >= count) break;
+  }
+  return out;
 }
 
 export function summarize(
@@ -298,6 +342,7 @@ export async function getJob(
   return {
     job: { ...summary, definition: def },
     nextFires: upcomingFires(def, now, 10),
+    upcoming: upcomingInstants(def, now, 10),
     recentRuns: history.runs,
     skips: history.skips,
     counts: history.counts,

@@ -14,3 +14,40 @@ export type {
 } from './catchup.js';
 export { jitterMs } from './jitter.js';
 export { formatInstant } from './zone.js';
+export {
+  AHEAD_LIMIT_MS,
+  EXCLUSION_REASONS,
+  InstantGate,
+  causesBetween,
+  dateOf,
+  dayOf,
+  describeSkip,
+  dstNote,
+  gateOf,
+  gateRange,
+  instantsAhead,
+  localDayStart,
+  nextGatedFires,
+  nextToDecide,
+} from './exclusions.js';
+export type {
+  ActiveBound,
+  AheadEntry,
+  CalendarContent,
+  DateRange,
+  Exclusion,
+  ExclusionReason,
+  ExclusionSpec,
+  GatedRange,
+  SkipCause,
+  SkipInterval,
+  SkippedInstants,
+} from './exclusions.js';
+export {
+  DEFAULT_HOLIDAY_TYPES,
+  HOLIDAY_TYPES,
+  holidayCountries,
+  holidayRegions,
+  holidayStates,
+} from './holidays.js';
+export type { HolidayRule, HolidayType } from './holidays.js';

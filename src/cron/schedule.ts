@@ -43,6 +43,11 @@ export interface CompiledSchedule {
    * them: work grows with the number of days in the range, not with the number of fires.
    */
   count(fromExclusiveMs: number, toInclusiveMs: number): number;
+  /**
+   * The first local wall-clock time (local ms) in [fromLocal, toLocal] whose fields match the
+   * expression, or null; says which local times a DST change skips or repeats.
+   */
+  localMatch(fromLocal: number, toLocal: number): number | null;
 }
 
 function instant(name: string, ms: number): number {
@@ -129,6 +134,10 @@ class Schedule implements CompiledSchedule {
       if (t === null) return candidate;
       cur = t - 1;
     }
+  }
+
+  localMatch(fromLocal: number, toLocal: number): number | null {
+    return this.matcher.firstAtOrAfter(fromLocal, toLocal);
   }
 
   count(fromExclusiveMs: number, toInclusiveMs: number): number {

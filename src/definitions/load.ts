@@ -8,7 +8,8 @@ import {
   type NameLocation,
 } from './parse.js';
 import { MAX_FILE_BYTES, MAX_JOBS_PER_FOLDER, MAX_LISTED_LOCATIONS } from './limits.js';
-import type { JobDefinition } from './types.js';
+import type { CalendarDefinition, JobDefinition } from './types.js';
+import { resolveCalendarRefs } from './calendar-refs.js';
 
 /** The outcome of loading a definitions folder. */
 export interface LoadResult {
@@ -22,6 +23,8 @@ export interface LoadResult {
   problems: DefinitionProblem[];
   /** Each file's own result, keyed by its display path (see {@link displayPath}), in folder order. */
   files: Map<string, FileResult>;
+  /** The calendars in effect (per-file last good, like jobs), sorted by file, then file order. */
+  calendars: CalendarDefinition[];
 }
 
 /**
@@ -108,11 +111,14 @@ export async function readDefinitionsFile(
   return { text, result: parseDefinitionsFile(file, text) };
 }
 
-/** Problems for job names declared in more than one file, one at every declaration. */
-export function crossFileDuplicates(files: Iterable<FileResult>): DefinitionProblem[] {
+/** Problems for job (or calendar) names declared in more than one file, one at every declaration. */
+export function crossFileDuplicates(
+  files: Iterable<FileResult>,
+  what: 'job' | 'calendar' = 'job',
+): DefinitionProblem[] {
   const byName = new Map<string, NameLocation[]>();
   for (const f of files) {
-    for (const loc of f.names) {
+    for (const loc of what === 'job' ? f.names : (f.calendarNames ?? [])) {
       const list = byName.get(loc.name);
       if (list === undefined) byName.set(loc.name, [loc]);
       else list.push(loc);
@@ -141,6 +147,7 @@ export function crossFileDuplicates(files: Iterable<FileResult>): DefinitionProb
           name,
           sample.filter((o) => o.file !== loc.file),
           locs.length - perFile.get(loc.file)!,
+          what,
         ),
       });
     }
@@ -176,13 +183,13 @@ export function sortProblems(
  * @param latest each existing file's latest result, in folder order (deleted files are absent)
  * @param previous the jobs each file had in effect before; conflict-free
  */
-export function resolveEffective(
-  latest: readonly FileResult[],
-  previous: ReadonlyMap<string, readonly JobDefinition[]>,
-): Map<string, readonly JobDefinition[]> {
+export function resolveEffective<T extends { name: string } = JobDefinition>(
+  latest: readonly { file: string; problems: readonly unknown[]; jobs: readonly T[] }[],
+  previous: ReadonlyMap<string, readonly T[]>,
+): Map<string, readonly T[]> {
   // Arrays are never mutated, so identity tells "same content as before" cheaply: an unchanged
   // file's latest jobs are the very array that was in effect.
-  const chosen = new Map<string, readonly JobDefinition[]>();
+  const chosen = new Map<string, readonly T[]>();
   const changing = new Set<string>();
   for (const f of latest) {
     const before = previous.get(f.file) ?? [];
@@ -254,18 +261,46 @@ function folderLimit(list: FileResult[]): FileResult[] {
   });
 }
 
-/** Builds a LoadResult from per-file results and the previously effective jobs per file. */
+const NO_CALENDARS: readonly CalendarDefinition[] = [];
+
+/**
+ * Builds a LoadResult from per-file results and the previously effective jobs and calendars per
+ * file. Calendars are chosen first (per-file last good, as jobs); then every job's calendar
+ * references are resolved against them: a job file naming a calendar not in effect has a problem
+ * there and keeps its last good jobs (which carry the calendar content they were loaded with).
+ */
 export function assemble(
   files: Map<string, FileResult>,
   previous: ReadonlyMap<string, readonly JobDefinition[]>,
-): { result: LoadResult; effective: Map<string, readonly JobDefinition[]> } {
-  const list = folderLimit([...files.values()]);
+  previousCalendars: ReadonlyMap<string, readonly CalendarDefinition[]> = new Map(),
+): {
+  result: LoadResult;
+  effective: Map<string, readonly JobDefinition[]>;
+  calendars: Map<string, readonly CalendarDefinition[]>;
+} {
+  const all = [...files.values()];
+  const calendars = resolveEffective(
+    all.map((f) => ({ file: f.file, problems: f.problems, jobs: f.calendars ?? NO_CALENDARS })),
+    previousCalendars,
+  );
+  const known = new Map<string, CalendarDefinition>();
+  for (const list of calendars.values()) for (const c of list) known.set(c.name, c);
+  const declared = new Map<string, string>();
+  for (const f of all) {
+    for (const n of f.calendarNames ?? []) if (!known.has(n.name)) declared.set(n.name, f.file);
+  }
+  const list = folderLimit(all.map((f) => resolveCalendarRefs(f, known, declared)));
   const effective = resolveEffective(list, previous);
   const order = list.map((f) => f.file);
   const problems = sortProblems(
-    [...list.flatMap((f) => f.problems), ...crossFileDuplicates(list)],
+    [
+      ...list.flatMap((f) => f.problems),
+      ...crossFileDuplicates(list),
+      ...crossFileDuplicates(list, 'calendar'),
+    ],
     order,
   );
   const jobs = order.flatMap((f) => effective.get(f) ?? []);
-  return { result: { jobs, problems, files }, effective };
+  const calendarList = order.flatMap((f) => calendars.get(f) ?? []);
+  return { result: { jobs, problems, files, calendars: calendarList }, effective, calendars };
 }

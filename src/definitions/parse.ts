@@ -26,7 +26,8 @@ import {
   MAX_YAML_DEPTH,
 } from './limits.js';
 import { NAME_PATTERN, describeValue, validateJob, type JobIssue } from './schema.js';
-import type { JobDefinition } from './types.js';
+import type { CalendarDefinition, JobDefinition } from './types.js';
+import { validateCalendar, type CalendarRef } from './calendars.js';
 
 /** Where a job name is declared: the position of its `name` value. */
 export interface NameLocation {
@@ -46,6 +47,12 @@ export interface FileResult {
   problems: DefinitionProblem[];
   /** Every well-formed job name the file declares, valid job or not (for duplicate checks). */
   names: NameLocation[];
+  /** Calendars of the file that are valid on their own (in-file duplicates left out). */
+  calendars?: CalendarDefinition[];
+  /** Every well-formed calendar name the file declares (for duplicate checks). */
+  calendarNames?: NameLocation[];
+  /** Where the file's valid jobs refer to calendars (resolved by the loader). */
+  calendarRefs?: CalendarRef[];
 }
 
 type Segment = string | number;
@@ -187,6 +194,9 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
   const problems: DefinitionProblem[] = [];
   const jobs: JobDefinition[] = [];
   const names: NameLocation[] = [];
+  const calendars: CalendarDefinition[] = [];
+  const calendarNames: NameLocation[] = [];
+  const calendarRefs: CalendarRef[] = [];
   const at = (offset: number, message: string): void => {
     // Before the document is parsed the line counter knows no line: count them here.
     const { line, col } =
@@ -210,7 +220,9 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     if (problems.length === 0 && jobs.length < listed) {
       at(0, `${listed - jobs.length} of the ${listed} job(s) of this file were left out`);
     }
-    return { file, jobs, problems, names };
+    return calendarNames.length > 0 || calendarRefs.length > 0 || calendars.length > 0
+      ? { file, jobs, problems, names, calendars, calendarNames, calendarRefs }
+      : { file, jobs, problems, names };
   };
 
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -290,37 +302,46 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     return done();
   }
 
-  // The file's jobs: [node, raw value, topLevel].
+  // The file's jobs (or calendars): [node, raw value, topLevel].
   const entries: [Node, unknown, boolean][] = [];
   const jobsPair = findPair(root, 'jobs');
-  if (isMap(root) && jobsPair !== undefined) {
+  const calendarsPair = jobsPair === undefined ? findPair(root, 'calendars') : undefined;
+  const listPair = jobsPair ?? calendarsPair;
+  const listKey = jobsPair !== undefined ? 'jobs' : 'calendars';
+  const kind =
+    calendarsPair !== undefined ||
+    (jobsPair === undefined && findPair(root, 'calendar') !== undefined)
+      ? 'calendar'
+      : 'job';
+  if (isMap(root) && listPair !== undefined) {
     for (const pair of root.items) {
-      if (pair === jobsPair) continue;
+      if (pair === listPair) continue;
       const k = pair.key as MaybeNode;
       at(
         hasRange(k) ? k.range[0] : 0,
-        `unknown key ${JSON.stringify(keyText(k) ?? '?')} beside jobs (${SHAPE_HINT}, not both)`,
+        `unknown key ${JSON.stringify(keyText(k) ?? '?')} beside ${listKey} (${listKey === 'jobs' ? SHAPE_HINT : 'a file holds one calendar (calendar: <name>, dates, holidays) or calendars: followed by a list of calendars'}, not both)`,
       );
     }
-    const list = jobsPair.value as MaybeNode;
-    const rawList = (data as { jobs?: unknown }).jobs;
+    const list = listPair.value as MaybeNode;
+    const rawList = (data as Record<string, unknown>)[listKey];
+    const noun = kind === 'job' ? 'jobs' : 'calendars';
     if (!isSeq(list) || !Array.isArray(rawList)) {
-      const keyNode = jobsPair.key as MaybeNode;
+      const keyNode = listPair.key as MaybeNode;
       const node = hasRange(list) && !(isScalar(list) && list.value === null) ? list : keyNode;
       at(
         hasRange(node) ? node.range[0] : 0,
-        `jobs must be a list of jobs, got ${describeValue(rawList)}`,
+        `${listKey} must be a list of ${noun}, got ${describeValue(rawList)}`,
       );
     } else if (list.items.length > MAX_JOBS_PER_FILE) {
       at(
         hasRange(list) ? list.range[0] : 0,
-        `too many jobs in one file: ${list.items.length} (at most ${MAX_JOBS_PER_FILE}; split them over several files)`,
+        `too many ${noun} in one file: ${list.items.length} (at most ${MAX_JOBS_PER_FILE}; split them over several files)`,
       );
     } else if (list.items.length === 0) {
-      const keyNode = jobsPair.key as MaybeNode;
+      const keyNode = listPair.key as MaybeNode;
       at(
         hasRange(keyNode) ? keyNode.range[0] : 0,
-        'jobs is an empty list: this file defines no job (add one, or delete the file)',
+        `${listKey} is an empty list: this file defines no ${kind} (add one, or delete the file)`,
       );
     } else {
       list.items.forEach((item, i) => {
@@ -331,6 +352,11 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     entries.push([root, data, true]);
   } else {
     at(hasRange(root) ? root.range[0] : 0, `${SHAPE_HINT}, got ${describeValue(data)}`);
+    return done();
+  }
+
+  if (kind === 'calendar') {
+    parseCalendars(entries, file, lineCounter, at, calendars, calendarNames, problems);
     return done();
   }
 
@@ -358,6 +384,16 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     }
     const loc = nameLocation ?? { name: result.job.name, file, ...lineCounter.linePos(0) };
     valid.push([{ ...result.job, source: { file, line: loc.line, col: loc.col } }, loc]);
+    // Where it names calendars, for the loader's "unknown calendar" problems.
+    const rawExclude = (raw as { exclude?: unknown }).exclude;
+    if (result.job.exclude !== undefined && Array.isArray(rawExclude) && isMap(node)) {
+      rawExclude.forEach((e: unknown, i) => {
+        const name = (e as { calendar?: unknown } | null)?.calendar;
+        if (typeof name !== 'string') return;
+        const pos = lineCounter.linePos(offsetOf(node, ['exclude', i, 'calendar'], 'value'));
+        calendarRefs.push({ name, job: result.job.name, file, ...pos });
+      });
+    }
   }
 
   // Duplicate names inside the file: every occurrence is a problem and none of them is kept.
@@ -384,7 +420,64 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     });
   }
   for (const [job] of valid) if (!duplicated.has(job.name)) jobs.push(job);
+  if (duplicated.size > 0) {
+    const kept = calendarRefs.filter((r) => !duplicated.has(r.job));
+    calendarRefs.length = 0;
+    calendarRefs.push(...kept);
+  }
   return done();
+}
+
+/** Validates calendar entries of a file (the counterpart of the job loop above). */
+function parseCalendars(
+  entries: [Node, unknown, boolean][],
+  file: string,
+  lineCounter: LineCounter,
+  at: (offset: number, message: string) => void,
+  calendars: CalendarDefinition[],
+  calendarNames: NameLocation[],
+  problems: DefinitionProblem[],
+): void {
+  const valid: CalendarDefinition[] = [];
+  for (const [node, raw] of entries) {
+    const rawName = (raw as { calendar?: unknown } | null)?.calendar;
+    let loc: NameLocation | undefined;
+    if (typeof rawName === 'string' && NAME_PATTERN.test(rawName)) {
+      const offset = isMap(node)
+        ? offsetOf(node, ['calendar'], 'value')
+        : hasRange(node)
+          ? node.range[0]
+          : 0;
+      loc = { name: rawName, file, ...lineCounter.linePos(offset) };
+      calendarNames.push(loc);
+    }
+    const result = validateCalendar(raw);
+    if (!result.ok) {
+      for (const issue of result.issues)
+        at(offsetOf(node, issue.path, issue.target), issue.message);
+      continue;
+    }
+    const where = loc ?? { file, ...lineCounter.linePos(0) };
+    valid.push({ ...result.calendar, source: { file, line: where.line, col: where.col } });
+  }
+  const seen = new Map<string, NameLocation[]>();
+  for (const l of calendarNames) seen.set(l.name, [...(seen.get(l.name) ?? []), l]);
+  for (const l of calendarNames) {
+    const same = seen.get(l.name)!;
+    if (same.length === 1) continue;
+    problems.push({
+      file,
+      line: l.line,
+      col: l.col,
+      message: duplicateMessage(
+        l.name,
+        same.slice(0, MAX_LISTED_LOCATIONS + 1).filter((o) => o !== l),
+        same.length - 1,
+        'calendar',
+      ),
+    });
+  }
+  for (const c of valid) if (seen.get(c.name)!.length === 1) calendars.push(c);
 }
 
 /**
@@ -396,8 +489,9 @@ export function duplicateMessage(
   name: string,
   shown: readonly NameLocation[],
   total: number,
+  what: 'job' | 'calendar' = 'job',
 ): string {
   const listed = shown.slice(0, MAX_LISTED_LOCATIONS).map((o) => `${o.file}:${o.line}:${o.col}`);
   const more = total > listed.length ? ` and ${total - listed.length} more` : '';
-  return `duplicate job name ${JSON.stringify(name)} (also defined at ${listed.join(', ')}${more})`;
+  return `duplicate ${what} name ${JSON.stringify(name)} (also defined at ${listed.join(', ')}${more})`;
 }

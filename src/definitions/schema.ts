@@ -4,6 +4,8 @@ import { DURATION_HINT, parseDuration } from './duration.js';
 import { excerpt } from '../text.js';
 import { checkJson, jsonProblemMessage, type JsonProblem } from './json.js';
 import { didYouMean } from './suggest.js';
+import { DATE_HINT, parseBound, parseDateRange } from './dates.js';
+import type { Exclusion } from '../cron/index.js';
 import type { JobDefinition } from './types.js';
 
 /**
@@ -35,6 +37,9 @@ export const JOB_KEYS = [
   'description',
   'owner',
   'tags',
+  'exclude',
+  'activeFrom',
+  'activeUntil',
 ] as const;
 export const RETRY_KEYS = ['attempts', 'backoff', 'delay'] as const;
 export const RETENTION_KEYS = ['age', 'count'] as const;
@@ -182,6 +187,52 @@ const retentionObject = z.strictObject({
   count: positiveInt.optional(),
 });
 
+const EXCLUDE_ENTRY_HINT = `a date (2026-12-25), a date range (2026-12-24..2026-12-26) or a calendar ({ calendar: <name> })`;
+
+/**
+ * One `exclude:` entry: a date, a date range, or `{ calendar: <name> }`. A calendar comes out
+ * with no content: the loader fills it in from the folder's calendars (see calendars.ts).
+ */
+const excludeEntry = z.unknown().transform((value, ctx): Exclusion => {
+  const labelled = (message: string) => {
+    ctx.addIssue({ code: 'custom', message, params: { kind: 'labelled' } });
+    return z.NEVER;
+  };
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    const unknown = keys.filter((k) => k !== 'calendar');
+    if (unknown.length > 0) {
+      const key = unknown[0]!;
+      const guess = didYouMean(key, ['calendar']);
+      return labelled(
+        `unknown key ${excerpt(key)} in %s (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}an entry is ${EXCLUDE_ENTRY_HINT})`,
+      );
+    }
+    const name = (value as { calendar?: unknown }).calendar;
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+      return labelled(
+        `%s: calendar must be a calendar name, got ${describeValue(name)} (${NAME_RULE})`,
+      );
+    }
+    return { calendar: { name, dates: [], holidays: null } };
+  }
+  if (typeof value !== 'string') {
+    return labelled(`%s must be ${EXCLUDE_ENTRY_HINT}, got ${describeValue(value)}`);
+  }
+  const range = parseDateRange(value);
+  if ('problem' in range) {
+    return labelled(
+      range.problem === 'not a date'
+        ? `%s must be ${EXCLUDE_ENTRY_HINT}, got ${describeValue(value)} (${DATE_HINT})`
+        : range.problem,
+    );
+  }
+  return range;
+});
+
+/** `activeFrom` / `activeUntil`: checked for shape here; read in the job's zone by validateJob. */
+const boundString = z.string();
+
 /** The zod schema of one job mapping as written in YAML (keys without the `Ms` suffixes). */
 export const jobSchema = z.strictObject({
   name: nameString('job name'),
@@ -211,6 +262,9 @@ export const jobSchema = z.strictObject({
   description: z.string().nullable().optional(),
   owner: z.string().nullable().optional(),
   tags: z.array(z.string().min(1)).optional(),
+  exclude: z.array(excludeEntry).optional(),
+  activeFrom: boundString.optional(),
+  activeUntil: boundString.optional(),
 });
 
 export type JobInput = z.input<typeof jobSchema>;
@@ -249,6 +303,11 @@ const EXPECTED: Record<string, string> = {
   owner: 'a string',
   tags: 'a list of strings',
   'tags.*': 'a non-empty string',
+  exclude: `a list of entries, each ${EXCLUDE_ENTRY_HINT}`,
+  activeFrom:
+    "a date (2026-12-01, in the job's time zone) or a date-time with an offset (2026-12-01T09:00:00-05:00)",
+  activeUntil:
+    "a date (2026-12-24, in the job's time zone, the whole day included) or a date-time with an offset",
 };
 
 const KEYS_AT: Record<string, readonly string[]> = {
@@ -359,6 +418,8 @@ function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boole
             message: `${label} must be longer than 0, got ${describeValue(input)}${params.nullable ? ' (leave it out or use null for none)' : ''}`,
           },
         ];
+      case 'labelled':
+        return [{ path, target: 'value', message: issue.message.replaceAll('%s', label) }];
       case 'json':
         return [
           {
@@ -429,6 +490,8 @@ export function validateJob(raw: unknown, options: { topLevel?: boolean } = {}):
       };
     }
   }
+  const window = activeWindow(v.activeFrom, v.activeUntil, timezone);
+  if (!window.ok) return { ok: false, issues: window.issues };
   const job: ValidatedJob = {
     name: v.name,
     schedule: v.schedule,
@@ -456,5 +519,45 @@ export function validateJob(raw: unknown, options: { topLevel?: boolean } = {}):
     owner: v.owner ?? null,
     tags: v.tags ?? [],
   };
+  // Absent unless written, so definitions without them hash as before.
+  if (v.exclude !== undefined && v.exclude.length > 0) job.exclude = v.exclude;
+  if (window.from !== undefined) job.activeFrom = window.from;
+  if (window.until !== undefined) job.activeUntil = window.until;
   return { ok: true, job };
+}
+
+type Window =
+  | { ok: true; from?: { text: string; ms: number }; until?: { text: string; ms: number } }
+  | { ok: false; issues: JobIssue[] };
+
+/** Reads `activeFrom` / `activeUntil` in the job's zone; the window must not be empty. */
+function activeWindow(
+  from: string | undefined,
+  until: string | undefined,
+  timezone: string,
+): Window {
+  const issues: JobIssue[] = [];
+  const read = (key: 'activeFrom' | 'activeUntil', text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const ms = parseBound(text, timezone, key === 'activeFrom' ? 'from' : 'until');
+    if (typeof ms === 'number') return { text: text.trim(), ms };
+    issues.push({ path: [key], target: 'value', message: ms.problem.replaceAll('%s', key) });
+    return undefined;
+  };
+  const f = read('activeFrom', from);
+  const u = read('activeUntil', until);
+  if (issues.length > 0) return { ok: false, issues };
+  if (f !== undefined && u !== undefined && u.ms <= f.ms) {
+    return {
+      ok: false,
+      issues: [
+        {
+          path: ['activeUntil'],
+          target: 'value',
+          message: `activeUntil ${excerpt(u.text)} is not later than activeFrom ${excerpt(f.text)}: the job would never be active (in ${timezone}, a date as activeUntil includes the whole day)`,
+        },
+      ],
+    };
+  }
+  return { ok: true, from: f, until: u };
 }

@@ -1,4 +1,5 @@
 import type { CatchUpPolicy } from '../cron/catchup.js';
+import type { ActiveBound, CalendarContent, Exclusion } from '../cron/index.js';
 
 /** How missed fires are handled when a leader (re)starts after a gap (src/cron/catchup.ts). */
 export type { CatchUpPolicy };
@@ -56,8 +57,28 @@ export interface JobDefinition {
   owner: string | null;
   tags: string[];
   /**
+   * Dates on which the job does not fire (evaluated on each instant's local date in `timezone`),
+   * in the order written; calendars come with their content as loaded, so a change to a calendar
+   * is a change to every job that uses it. Absent when the job excludes nothing.
+   */
+  exclude?: Exclusion[];
+  /** No instant before this fires (skipped as `inactive`). Absent: no lower bound. */
+  activeFrom?: ActiveBound;
+  /** No instant after this fires (inclusive bound). Absent: no upper bound. */
+  activeUntil?: ActiveBound;
+  /**
    * Where the job was defined: the file (relative to the working directory when inside it, else
    * absolute) and the 1-based position of its `name` value.
    */
+  source: { file: string; line: number; col: number };
+}
+
+/** A named calendar from a definitions file (`calendar: <name>` or a `calendars:` list). */
+export interface CalendarDefinition {
+  name: string;
+  description: string | null;
+  /** What jobs embed: the name, listed dates and holiday rule (no description, no source). */
+  content: CalendarContent;
+  /** Where the calendar was defined: the position of its `calendar` value. */
   source: { file: string; line: number; col: number };
 }

@@ -9,7 +9,7 @@ import {
   readDefinitionsFile,
 } from './load.js';
 import type { FileResult } from './parse.js';
-import type { JobDefinition } from './types.js';
+import type { CalendarDefinition, JobDefinition } from './types.js';
 
 /** The definitions in effect and the problems of the folder as it is now. */
 export interface DefinitionsSnapshot {
@@ -89,6 +89,7 @@ export async function watchDefinitions(
 
   // State of the last reload.
   let effective = new Map<string, readonly JobDefinition[]>();
+  let effectiveCalendars = new Map<string, readonly CalendarDefinition[]>();
   const texts = new Map<string, string | null>();
   let fileResults = new Map<string, FileResult>();
   let snapshot: DefinitionsSnapshot = { jobs: [], problems: [], hash: definitionsHash([]) };
@@ -144,13 +145,18 @@ export async function watchDefinitions(
       }
     }
 
-    const { result, effective: next } = assemble(files, effective);
+    const {
+      result,
+      effective: next,
+      calendars: nextCalendars,
+    } = assemble(files, effective, effectiveCalendars);
     const hash = definitionsHash(result.jobs);
     const nextProblemKey = result.problems.map(formatProblem).join('\n');
     const jobsChanged = hash !== snapshot.hash;
     const problemsChanged = nextProblemKey !== problemKey;
 
     effective = next;
+    effectiveCalendars = nextCalendars;
     fileResults = files;
     problemKey = nextProblemKey;
     snapshot = { jobs: result.jobs, problems: result.problems, hash };

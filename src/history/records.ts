@@ -51,6 +51,8 @@ export interface SkipEntry {
   first: string;
   last: string;
   count: number;
+  /** For `excluded` and `inactive`: the rule that applied (see SkipRecord.detail); else null. */
+  detail?: string | null;
   decidedAt: string;
   token: string;
   leader: string;
@@ -90,6 +92,7 @@ export function toSkipEntry(json: string): SkipEntry | null {
       first: new Date(r.first).toISOString(),
       last: new Date(r.last).toISOString(),
       count: Number(r.count ?? 1),
+      detail: typeof r.detail === 'string' ? r.detail : null,
       decidedAt: new Date(Number(r.decidedAt ?? r.last)).toISOString(),
       token: String(r.fencingToken ?? ''),
       leader: String(r.leader ?? ''),

@@ -322,6 +322,7 @@ export class FireLoop {
           first: s.first,
           last: s.last,
           count: s.count,
+          ...(s.detail === undefined ? {} : { detail: s.detail }),
         });
       }
     }

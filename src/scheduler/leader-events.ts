@@ -11,7 +11,15 @@ export type LeaderEvent =
       scheduledAt: number;
       manual: boolean;
     }
-  | { type: 'skip'; job: string; reason: SkipReason; first: number; last: number; count: number }
+  | {
+      type: 'skip';
+      job: string;
+      reason: SkipReason;
+      first: number;
+      last: number;
+      count: number;
+      detail?: string;
+    }
   /** One fenced txn committed: its scheduled and manual fire ids, and how many skip records. */
   | { type: 'committed'; fireIds: string[]; manualIds: string[]; skips: number }
   | {

@@ -9,7 +9,15 @@ import {
 } from '../fire.js';
 import type { TriggerRecord } from '../coordination/intents.js';
 import { MAX_TXN_OPS, type JobDecision, type Watermark } from '../coordination/ledger.js';
-import { compileSchedule, jitterMs, planCatchUp, type CompiledSchedule } from '../cron/index.js';
+import {
+  compileSchedule,
+  gateOf,
+  gateRange,
+  jitterMs,
+  nextToDecide,
+  planCatchUp,
+  type CompiledSchedule,
+} from '../cron/index.js';
 import { MinHeap } from './heap.js';
 
 /** Orders one decision may hold so that it fits one txn with its watermark and skip records. */
@@ -135,7 +143,9 @@ export class Planner {
       if (
         existing &&
         existing.def.schedule === def.schedule &&
-        existing.def.timezone === def.timezone
+        existing.def.timezone === def.timezone &&
+        existing.def.activeFrom?.ms === def.activeFrom?.ms &&
+        existing.def.activeUntil?.ms === def.activeUntil?.ms
       ) {
         existing.def = def;
         continue;
@@ -338,7 +348,8 @@ export class Planner {
     const old = this.jobs.get(def.name);
     if (old) this.unindex(def.name, old.next);
     const version = (old?.version ?? 0) + 1;
-    const next = schedule.next(watermark);
+    // Excluded instants are decided (and recorded) as they come; none outside the active window.
+    const next = nextToDecide(schedule, gateOf(def), watermark);
     this.jobs.set(def.name, { def, schedule, watermark, since, next, version });
     if (next !== null) {
       this.heap.push({ at: next, job: def.name, version });
@@ -350,11 +361,35 @@ export class Planner {
   }
 
   /**
+   * Orders for the instants in (from, through] of one job: those excluded (`exclude:`) or outside
+   * its active window are skipped with their reason (`excluded`, `inactive`) and detail; the
+   * others are planned by {@link plan}.
+   */
+  private catchUp(
+    def: JobDefinition,
+    schedule: CompiledSchedule,
+    from: number,
+    through: number,
+    now: number,
+    policy: JobDefinition['catchUp'],
+  ): Order[] {
+    const gate = gateOf(def);
+    if (gate === null) return this.plan(def, schedule, from, through, now, policy);
+    const split = gateRange(schedule, gate, from, through);
+    return [
+      ...split.skipped.map((s) =>
+        this.skip(def.name, s.reason, s.first, s.last, s.count, now, s.detail),
+      ),
+      ...this.plan(def, split.schedule, from, through, now, policy),
+    ];
+  }
+
+  /**
    * Orders for the instants in (from, through] of one job: those up to `now` under `policy`
    * (with the job's limit and deadline), those after `now` all run; every one skipped when the
    * job is paused.
    */
-  private catchUp(
+  private plan(
     def: JobDefinition,
     schedule: CompiledSchedule,
     from: number,
@@ -447,6 +482,7 @@ export class Planner {
     last: number,
     count: number,
     decidedAt: number,
+    detail?: string,
   ): SkipRecord {
     return {
       kind: 'skip',
@@ -455,6 +491,7 @@ export class Planner {
       first,
       last,
       count,
+      ...(detail === undefined ? {} : { detail }),
       decidedAt,
       fencingToken: this.leader.token,
       leader: this.leader.id,

@@ -426,11 +426,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           manual: event.manual,
         });
         break;
-      case 'skip':
-        this.log.warn(
+      case 'skip': {
+        // Instants a job's exclusions or window skip are planned: not worth a warning.
+        const planned = event.reason === 'excluded' || event.reason === 'inactive';
+        this.log[planned ? 'info' : 'warn'](
           {
             job: event.job,
             reason: event.reason,
+            ...(event.detail === undefined ? {} : { detail: event.detail }),
             count: event.count,
             first: new Date(event.first).toISOString(),
             last: new Date(event.last).toISOString(),
@@ -446,6 +449,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           count: event.count,
         });
         break;
+      }
       case 'redis':
         this.redisResult(
           event.ready,
