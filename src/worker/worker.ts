@@ -584,6 +584,7 @@ export class Worker extends EventEmitter<{ run: [RunEvent] }> {
       worker: this.workerId,
       token: fencingToken,
       manual: data.manual === true,
+      ...(typeof data.backfill === 'string' ? { backfill: data.backfill } : {}),
       result: null,
     };
 
