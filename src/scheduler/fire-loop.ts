@@ -26,6 +26,7 @@ import type { Session } from '../coordination/session.js';
 import { openWatch } from '../coordination/watch.js';
 import type { Dispatcher } from '../dispatch/producer.js';
 import { compileSchedule, jitterMs, planCatchUp, type CompiledSchedule } from '../cron/index.js';
+import { BackfillRunner } from './backfill.js';
 import { MinHeap } from './heap.js';
 
 /** What the leader reports as it works (logged by the replica, awaited by tests). */
@@ -230,6 +231,21 @@ export class FireLoop {
         jobs: this.jobs.size,
         ms: this.now() - started,
       });
+
+      // Operator backfills: decided through the same fenced commit (src/scheduler/backfill.ts).
+      void new BackfillRunner({
+        etcd: this.deps.etcd,
+        keys: this.deps.keys,
+        redis: this.deps.dispatcher.redis,
+        redisKeys: this.deps.dispatcher.keys,
+        token: this.deps.leadership.token,
+        replicaId: this.deps.replicaId,
+        definitions: this.deps.definitions,
+        commit: (d) => this.commitAndPublish(d),
+        signal,
+        logger: log,
+        now: this.now,
+      }).run();
 
       // 4. The loop.
       while (!signal.aborted) {
