@@ -1,0 +1,242 @@
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { BackfillRecord } from '../../src/coordination/backfills.js';
+import type { BackfillPlan } from '../../src/control/backfill.js';
+import { auditJobs } from '../../src/control/audit.js';
+import { getBackfill } from '../../src/control/backfill.js';
+import type { ControlContext } from '../../src/control/context.js';
+import { loadDefinitions } from '../../src/definitions/index.js';
+import { backfillFireId } from '../../src/fire.js';
+import { readHistory } from '../../src/history/records.js';
+import { baton } from '../helpers/cli.js';
+import {
+  executionsFile,
+  queueIdle,
+  readExecutions,
+  recordLedger,
+  startExecutionWorker,
+  type LedgerRecording,
+} from '../helpers/executions.js';
+import { testNamespace } from '../helpers/namespace.js';
+import { freePort } from '../helpers/ports.js';
+import type { ManagedProcess } from '../helpers/process.js';
+import {
+  batonEnv,
+  control,
+  jobsFolder,
+  stackKeys,
+  startReplica,
+  waitForLeader,
+  type ReplicaProcess,
+  type StackOptions,
+} from '../helpers/replicas.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * `baton backfill` end to end: real etcd, Redis, scheduler replicas and a worker whose handler
+ * appends a line per execution, counted per fire id.
+ */
+
+const TOKEN = 'backfill-test-token-0123456789';
+let replicas: ReplicaProcess[] = [];
+let workers: ManagedProcess[] = [];
+let recordings: LedgerRecording[] = [];
+let contexts: ControlContext[] = [];
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') {
+    for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(80)}`);
+    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(40)}`);
+  }
+  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
+  await Promise.all(recordings.map((r) => r.close()));
+  for (const c of contexts) c.close();
+  replicas = [];
+  workers = [];
+  recordings = [];
+  contexts = [];
+});
+
+async function stack(name: string, job: string) {
+  const opts: StackOptions = {
+    etcd: [inject('etcdEndpoint')],
+    redisUrl: inject('redisUrl'),
+    namespace: testNamespace(name),
+    jobsDir: await jobsFolder({ 'job.yaml': job }),
+    leaseTtl: 2,
+  };
+  const ctx = control(opts);
+  contexts.push(ctx);
+  const ledger = await recordLedger(ctx.etcd, ctx.keys);
+  recordings.push(ledger);
+  const file = await executionsFile();
+  workers.push(await startExecutionWorker(opts, 'w1', file));
+  return { opts, ctx, ledger, file };
+}
+
+/** Runs the built CLI against the stack; fails the test with its stderr on a non-zero exit. */
+async function cli(opts: StackOptions, ...args: string[]): Promise<string> {
+  const r = await baton(args, batonEnv(opts));
+  if (r.code !== 0) throw new Error(`baton ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function finished(ctx: ControlContext, id: string): Promise<BackfillRecord> {
+  return waitFor(
+    async () => {
+      const r = await getBackfill(ctx, id);
+      if (r?.state === 'failed') throw new Error(`backfill failed: ${r.error}`);
+      return r?.state === 'done' ? r : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, description: `backfill ${id} done` },
+  );
+}
+
+/** Executions per fire id among `ids`, once every one of them executed and the queue is idle. */
+async function executedOnce(opts: StackOptions, file: string, ids: string[]) {
+  await waitFor(
+    async () => {
+      const ran = new Set((await readExecutions(file)).map((e) => e.fireId));
+      return ids.every((id) => ran.has(id));
+    },
+    { timeoutMs: 60_000, intervalMs: 100, description: `${ids.length} backfill runs executed` },
+  );
+  await waitFor(() => queueIdle(opts.redisUrl, opts.namespace), {
+    timeoutMs: 30_000,
+    description: 'every run in Redis finished',
+  });
+  const counts = new Map<string, number>();
+  for (const e of await readExecutions(file))
+    if (e.fireId.includes('@backfill-')) counts.set(e.fireId, (counts.get(e.fireId) ?? 0) + 1);
+  return counts;
+}
+
+const ids = (job: string, instants: number[]) => instants.map((at) => backfillFireId(job, at));
+
+describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
+  it('runs 30 past instants once each at a high rate; the same backfill again adds nothing', async () => {
+    const { opts, ctx, ledger, file } = await stack(
+      'backfill-rerun',
+      'name: minute\nschedule: "* * * * *"\nhandler: append\n',
+    );
+    const port = await freePort();
+    replicas.push(await startReplica(opts, 'r1', port, { BATON_API_TOKEN: TOKEN }));
+    await waitForLeader(ctx);
+    const to = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
+    const from = to - 29 * 60_000;
+    const instants = Array.from({ length: 30 }, (_, i) => from + i * 60_000);
+    const range = ['--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()];
+
+    const before = JSON.parse(
+      await cli(opts, 'backfill', 'minute', ...range, '--dry-run', '--json'),
+    ) as BackfillPlan;
+    expect(before).toMatchObject({ count: 30, run: 30, alreadyRan: 0, overlap: 'allow' });
+    expect(before.instants.map((i) => i.fireId)).toEqual(ids('minute', instants));
+
+    const first = JSON.parse(
+      await cli(opts, 'backfill', 'minute', ...range, '--rate', '1000/s', '--json'),
+    ) as BackfillRecord;
+    const done = await finished(ctx, first.id);
+    expect(done).toMatchObject({ total: 30, enqueued: 30, skipped: { alreadyRan: 0 } });
+    const counts = await executedOnce(opts, file, ids('minute', instants));
+    expect([...counts.keys()].sort()).toEqual(ids('minute', instants).sort());
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+
+    // History names the backfill; the audit accounts the runs as backfill runs.
+    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const history = await readHistory(redis, stackKeys(opts), 'minute', { limit: 100 });
+      const runs = history.entries.filter((e) => e.kind === 'run' && e.backfill === first.id);
+      expect(runs).toHaveLength(30);
+      const defs = (await loadDefinitions(opts.jobsDir)).jobs;
+      // The stack's queue prefix is its namespace (batonEnv); control() leaves the default.
+      const auditCtx = { ...ctx, config: { ...ctx.config, queuePrefix: opts.namespace } };
+      const [audit] = await auditJobs(auditCtx, redis, defs, { from, to: Date.now() });
+      expect(audit).toMatchObject({ backfill: 30, backfillDuplicates: [], unaccounted: [] });
+    } finally {
+      redis.disconnect();
+    }
+    const history = await cli(opts, 'history', 'minute', '--limit', '5');
+    expect(history).toContain(`backfill ${first.id}`);
+
+    // The same backfill again, over the API: every instant already ran, nothing is committed.
+    const api = `http://127.0.0.1:${port}/api/v1`;
+    const res = await fetch(`${api}/jobs/minute/backfill`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ from: range[1], to: range[3], rate: 1000 }),
+    });
+    expect(res.status).toBe(202);
+    const second = (await res.json()) as BackfillRecord;
+    expect(second.id).not.toBe(first.id);
+    expect(await finished(ctx, second.id)).toMatchObject({
+      enqueued: 0,
+      skipped: { alreadyRan: 30, overlap: 0, notDue: 0 },
+    });
+    await ledger.sync(ctx.etcd);
+    const committed = ledger.runs.filter((r) => r.fireId.includes('@backfill-'));
+    expect(committed.map((r) => r.fireId).sort()).toEqual(ids('minute', instants).sort());
+    const after = JSON.parse(
+      await cli(opts, 'backfill', 'minute', ...range, '--dry-run', '--json'),
+    ) as BackfillPlan;
+    expect(after).toMatchObject({ count: 30, run: 0, alreadyRan: 30 });
+    const listed = (await (await fetch(`${api}/backfills`)).json()) as {
+      backfills: BackfillRecord[];
+    };
+    expect(listed.backfills.map((b) => [b.id, b.state])).toEqual([
+      [first.id, 'done'],
+      [second.id, 'done'],
+    ]);
+    // Unauthenticated mutations are refused.
+    const refused = await fetch(`${api}/jobs/minute/backfill`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: range[1], to: range[3] }),
+    });
+    expect(refused.status).toBe(401);
+  });
+
+  it('a leader killed -9 mid-backfill: the next leader resumes at the cursor, every instant runs once', async () => {
+    const { opts, ctx, ledger, file } = await stack(
+      'backfill-failover',
+      'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
+    );
+    replicas.push(await startReplica(opts, 'r1'), await startReplica(opts, 'r2'));
+    const leader = await waitForLeader(ctx);
+    const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
+    const from = to - 29_000;
+    const instants = Array.from({ length: 30 }, (_, i) => from + i * 1000);
+    const request = JSON.parse(
+      await cli(
+        opts,
+        'backfill',
+        'tick',
+        '--from',
+        new Date(from).toISOString(),
+        '--to',
+        new Date(to).toISOString(),
+        '--rate',
+        '3/s',
+        '--json',
+      ),
+    ) as BackfillRecord;
+    await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 6, {
+      timeoutMs: 30_000,
+      description: 'the first leader enqueues 6 backfill runs',
+    });
+    await replicas.find((r) => r.id === leader.leader)!.kill9();
+    const second = await waitForLeader(ctx, (s) => s.leader !== leader.leader);
+    const done = await finished(ctx, request.id);
+    expect(done).toMatchObject({ total: 30, enqueued: 30, token: second.token });
+    expect(done.skipped).toEqual({ alreadyRan: 0, overlap: 0, notDue: 0 });
+
+    await ledger.sync(ctx.etcd);
+    const committed = ledger.runs.filter((r) => r.fireId.includes('@backfill-'));
+    // Each instant committed once, some by each leader.
+    expect(committed.map((r) => r.fireId).sort()).toEqual(ids('tick', instants).sort());
+    expect(new Set(committed.map((r) => r.token))).toEqual(new Set([leader.token, second.token]));
+    const counts = await executedOnce(opts, file, ids('tick', instants));
+    expect(Object.fromEntries([...counts].filter(([, n]) => n !== 1))).toEqual({});
+    expect(counts.size).toBe(30);
+  });
+});
