@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import type { BackfillRecord } from '../../src/coordination/backfills.js';
+import { instantsAfter, type BackfillRecord } from '../../src/coordination/backfills.js';
+import { compileSchedule } from '../../src/cron/index.js';
 import type { BackfillPlan } from '../../src/control/backfill.js';
 import { auditJobs } from '../../src/control/audit.js';
 import { getBackfill } from '../../src/control/backfill.js';
@@ -238,5 +239,98 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
     const counts = await executedOnce(opts, file, ids('tick', instants));
     expect(Object.fromEntries([...counts].filter(([, n]) => n !== 1))).toEqual({});
     expect(counts.size).toBe(30);
+  });
+
+  it('buffer (the default for a job with overlap: forbid) runs one backfill run at a time', async () => {
+    // A daily schedule 12 hours away from now: no scheduled run takes the overlap lock meanwhile.
+    const hour = (new Date().getUTCHours() + 12) % 24;
+    const schedule = `0 ${hour} * * *`;
+    const { opts, ctx, file } = await stack(
+      'backfill-buffer',
+      `name: serial\nschedule: "${schedule}"\nhandler: append\noverlap: forbid\npayload: { sleepMs: 200 }\n`,
+    );
+    replicas.push(await startReplica(opts, 'r1'));
+    await waitForLeader(ctx);
+    const to = Date.now() - 86_400_000;
+    const from = to - 8 * 86_400_000 + 1;
+    const instants = instantsAfter(compileSchedule(schedule, 'UTC'), { from, to }, null, 100);
+    expect(instants).toHaveLength(8);
+    const request = JSON.parse(
+      await cli(
+        opts,
+        'backfill',
+        'serial',
+        '--from',
+        new Date(from).toISOString(),
+        '--to',
+        new Date(to).toISOString(),
+        '--rate',
+        '1000/s',
+        '--json',
+      ),
+    ) as BackfillRecord;
+    expect(request.overlap).toBe('buffer');
+    expect(await finished(ctx, request.id)).toMatchObject({ enqueued: 8 });
+    const counts = await executedOnce(opts, file, ids('serial', instants));
+    expect([...counts.values()]).toEqual(Array(8).fill(1));
+    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const runs = (await readHistory(redis, stackKeys(opts), 'serial', { limit: 100 })).entries
+        .filter((e) => e.kind === 'run' && e.backfill === request.id)
+        .map((e) => e as { startedAt: string; endedAt: string | null; status: string })
+        .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+      expect(runs.map((r) => r.status)).toEqual(Array(8).fill('completed'));
+      // Each run started after the previous one ended.
+      const overlapping = runs.filter(
+        (r, i) => i > 0 && Date.parse(r.startedAt) < Date.parse(runs[i - 1]!.endedAt!),
+      );
+      expect(overlapping).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('refuses bad requests with one clear line and exit 2, before anything is written', async () => {
+    const opts: StackOptions = {
+      etcd: [inject('etcdEndpoint')],
+      redisUrl: inject('redisUrl'),
+      namespace: testNamespace('backfill-refused'),
+      jobsDir: await jobsFolder({
+        'job.yaml': 'name: hourly\nschedule: "0 * * * *"\noverlap: replace\n',
+      }),
+    };
+    const env = batonEnv(opts);
+    const day = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+    const cases: [string[], string][] = [
+      [['nope', '--from', day(2), '--to', day(1)], 'baton: unknown job "nope"'],
+      [['hourly', '--from', day(1), '--to', day(2)], 'is after --to'],
+      [['hourly', '--from', day(2)], 'a backfill needs --from and --to'],
+      [['hourly', '--from', '2026-11-01', '--to', day(1)], 'must be an ISO 8601 time with a zone'],
+      [['hourly', '--from', day(1), '--to', day(-1)], 'is in the future'],
+      [['hourly', '--from', day(400), '--to', day(1)], 'the range is longer than 366 days'],
+      [['hourly', '--from', day(30), '--to', day(1), '--rate', '5000/s'], '--rate must be'],
+      [['hourly', '--from', day(2), '--to', day(1), '--overlap', 'allow'], 'has overlap: replace'],
+      [['hourly', '--from', day(2), '--to', day(1), '--overlap', 'later'], '--overlap must be'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await baton(['backfill', ...args], env);
+      expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code: 2 });
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    const many = await baton(['backfill', 'hourly', '--from', day(30), '--to', day(1)], {
+      ...env,
+      BATON_BACKFILL_MAX_INSTANTS: '100',
+    });
+    expect(many.code).toBe(2);
+    expect(many.stderr).toContain('more than 100 instants');
+    const none = await baton(
+      ['backfill', 'hourly', '--from', '2026-11-01T00:01:00Z', '--to', '2026-11-01T00:02:00Z'],
+      env,
+    );
+    expect(none.stderr).toContain('the schedule of hourly has no instant from');
+    const ctx = control(opts);
+    contexts.push(ctx);
+    expect(await ctx.etcd.getAll().prefix(ctx.keys.backfillsPrefix).keys()).toEqual([]);
   });
 });
