@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import {
   Backfills,
   backfillLimits,
+  DEFAULT_BACKFILL_LIMITS,
   instantsAfter,
   parseBackfill,
   planInstants,
@@ -46,6 +47,8 @@ export interface BackfillDeps {
 
 /** How often a waiting backfill looks again (a pause, a running run, the scheduler's watermark). */
 const POLL_MS = 100;
+/** How often requests are read again after the watch failed. */
+const RELIST_MS = 5000;
 /** Longest wait before a backfill that failed on etcd or Redis is tried again. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -59,11 +62,22 @@ const MAX_BACKOFF_MS = 5000;
 export class BackfillRunner {
   private readonly records = new Map<string, BackfillRecord>();
   private watcher: Watcher | null = null;
+  private watchFailed = false;
   private wakeUp: (() => void) | null = null;
   private readonly limits: BackfillLimits;
 
   constructor(private readonly deps: BackfillDeps) {
-    this.limits = deps.limits ?? backfillLimits();
+    let limits = deps.limits;
+    if (!limits) {
+      try {
+        limits = backfillLimits();
+      } catch (err) {
+        // A bad limit in this replica's environment must not stop it from leading.
+        deps.logger.warn({ err: (err as Error).message }, 'backfill limits: using the defaults');
+        limits = DEFAULT_BACKFILL_LIMITS;
+      }
+    }
+    this.limits = limits;
     deps.signal.addEventListener('abort', () => this.wake(), { once: true });
   }
 
@@ -89,7 +103,11 @@ export class BackfillRunner {
             this.wake();
           });
           w.on('delete', (kv) => this.records.delete(kv.key.toString().slice(prefix.length)));
-          w.on('error', (err: Error) => logger.warn({ err: err.message }, 'backfill watch failed'));
+          w.on('error', (err: Error) => {
+            // New requests are then found by reading them again while idle.
+            logger.warn({ err: err.message }, 'backfill watch failed; reading requests every 5 s');
+            this.watchFailed = true;
+          });
         },
       );
       let backoff = POLL_MS;
@@ -98,7 +116,11 @@ export class BackfillRunner {
           .filter((r) => r.state === 'pending' || r.state === 'running')
           .sort((a, b) => (a.id < b.id ? -1 : 1))[0];
         if (!next) {
-          await this.sleep(null);
+          await this.sleep(this.watchFailed ? RELIST_MS : null);
+          if (this.watchFailed && !signal.aborted) {
+            const again = await new Backfills(this.deps.etcd, this.deps.keys).list();
+            for (const r of again.backfills) if (!this.records.has(r.id)) this.records.set(r.id, r);
+          }
           continue;
         }
         try {

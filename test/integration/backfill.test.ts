@@ -188,6 +188,9 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
       [first.id, 'done'],
       [second.id, 'done'],
     ]);
+    const one = (await (await fetch(`${api}/backfills/${first.id}`)).json()) as BackfillRecord;
+    expect(one).toMatchObject({ id: first.id, job: 'minute', state: 'done', enqueued: 30 });
+    expect((await fetch(`${api}/backfills/0-0`)).status).toBe(404);
     // Unauthenticated mutations are refused.
     const refused = await fetch(`${api}/jobs/minute/backfill`, {
       method: 'POST',
