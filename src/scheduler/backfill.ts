@@ -194,13 +194,14 @@ export class BackfillRunner {
         );
         return;
       }
-      // A pause holds the backfill; so does `buffer` while a run of the job is unfinished.
+      // A pause holds the backfill; so does `buffer` while a run of the job is unfinished, and a
+      // job without a watermark yet (the leader is applying a reload that added it).
       const [paused, watermark] = await Promise.all([
         this.deps.etcd.get(this.deps.keys.paused(def.name)).exists(),
         this.watermark(def.name),
       ]);
       const busy = rec.overlap === 'allow' ? false : await this.busy(def, rec.last);
-      if (paused || (busy && rec.overlap === 'buffer')) {
+      if (paused || watermark === null || (busy && rec.overlap === 'buffer')) {
         await this.sleep(POLL_MS);
         slotAt = this.deps.now();
         continue;
@@ -215,7 +216,7 @@ export class BackfillRunner {
       const orders: RunOrder[] = [];
       const skipped = { ...rec.skipped };
       for (const { at, ran: by } of ran) {
-        if (watermark === null || at > watermark) skipped.notDue++;
+        if (at > watermark) skipped.notDue++;
         else if (by !== null) skipped.alreadyRan++;
         else if (busy) skipped.overlap++;
         else orders.push(this.order(def, rec.id, at));
