@@ -181,13 +181,43 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
       await cli(opts, 'backfill', 'minute', ...range, '--dry-run', '--json'),
     ) as BackfillPlan;
     expect(after).toMatchObject({ count: 30, run: 0, alreadyRan: 30 });
+
+    // Below the leader's check, fire markers and BullMQ's job ids keep each fire id to one
+    // execution: with the run history and the fire markers deleted, a third request commits
+    // every instant again, and none executes again.
+    const keys = stackKeys(opts);
+    const cleaner = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      await cleaner.del(
+        keys.run('minute').history,
+        keys.run('minute').records,
+        ...ids('minute', instants).map((id) => keys.fired(id)),
+      );
+      const third = JSON.parse(
+        await cli(opts, 'backfill', 'minute', ...range, '--rate', '1000/s', '--json'),
+      ) as BackfillRecord;
+      expect(await finished(ctx, third.id)).toMatchObject({ enqueued: 30 });
+      await waitFor(
+        async () =>
+          (await cleaner.mget(...ids('minute', instants).map((id) => keys.fired(id)))).every(
+            (m) => m === 'done',
+          ),
+        { description: 'the third request published' },
+      );
+    } finally {
+      cleaner.disconnect();
+    }
+    await ledger.sync(ctx.etcd);
+    expect(ledger.runs.filter((r) => r.fireId.includes('@backfill-'))).toHaveLength(60);
+    const again = await executedOnce(opts, file, ids('minute', instants));
+    expect([...again.values()].every((n) => n === 1)).toBe(true);
+    expect(again.size).toBe(30);
+
     const listed = (await (await fetch(`${api}/backfills`)).json()) as {
       backfills: BackfillRecord[];
     };
-    expect(listed.backfills.map((b) => [b.id, b.state])).toEqual([
-      [first.id, 'done'],
-      [second.id, 'done'],
-    ]);
+    expect(listed.backfills.map((b) => b.state)).toEqual(['done', 'done', 'done']);
+    expect(listed.backfills.slice(0, 2).map((b) => b.id)).toEqual([first.id, second.id]);
     const one = (await (await fetch(`${api}/backfills/${first.id}`)).json()) as BackfillRecord;
     expect(one).toMatchObject({ id: first.id, job: 'minute', state: 'done', enqueued: 30 });
     expect((await fetch(`${api}/backfills/0-0`)).status).toBe(404);
