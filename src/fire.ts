@@ -9,14 +9,20 @@ export interface RunData {
   job: string;
   /** The scheduled instant (ISO 8601, UTC); for a manual run, when it was requested. */
   scheduledAt: string;
-  /** `<job>@<epochMs>` or `<job>@manual-<id>`; also the BullMQ job id. */
+  /** `<job>@<epochMs>`, `<job>@manual-<id>` or `<job>@backfill-<epochMs>`; also the BullMQ job id. */
   fireId: string;
   /** Create revision of the deciding leader's election key, as a decimal string. */
   fencingToken: string;
   /** Replica id of the leader that enqueued it. */
   leader: string;
   payload: unknown;
+  /** True for runs an operator asked for: triggers and backfills. */
   manual: boolean;
+  /**
+   * The id of the backfill request that enqueued this run (`baton backfill`); absent otherwise.
+   * A backfill run's `scheduledAt` is the backfilled instant and its fire id `<job>@backfill-<epochMs>`.
+   */
+  backfill?: string;
   /**
    * The etcd revision of the fenced txn that committed this decision (decimal string). Workers
    * refuse a run only when it claims a commit made after a newer leader took over
@@ -98,6 +104,17 @@ export function fireId(job: string, scheduledAtMs: number): string {
 /** The id of an operator-triggered run: `<job>@manual-<triggerId>`. */
 export function manualFireId(job: string, triggerId: string): string {
   return `${job}@manual-${triggerId}`;
+}
+
+/**
+ * The id of a backfilled instant: `<job>@backfill-<epochMs>`. It depends on the job and the
+ * instant only, never on the backfill request, so backfilling the same instant again (the same
+ * request after a fail-over, or another request over the same range) yields the same id, which
+ * the publisher's fire markers and the worker's started markers run at most once. It never equals
+ * a scheduled fire id (`<job>@<epochMs>`, digits only after the `@`) nor a manual one.
+ */
+export function backfillFireId(job: string, scheduledAtMs: number): string {
+  return `${job}@backfill-${scheduledAtMs}`;
 }
 
 /** The outbox key suffix of an order: unique per decision. */

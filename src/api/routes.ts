@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { auditJobs, auditRange } from '../control/audit.js';
 import { redisCall, type ControlContext } from '../control/context.js';
+import { getBackfill, listBackfills, planBackfill, requestBackfill } from '../control/backfill.js';
+import { BACKFILL_OVERLAPS, DEFAULT_BACKFILL_LIMITS } from '../coordination/backfills.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/commands.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { readLeaderTerms } from '../history/leader-terms.js';
@@ -19,7 +21,7 @@ import { manualFireId } from '../fire.js';
 import type { Replica } from '../scheduler/replica.js';
 import { redisKeysOf } from '../redis/keys.js';
 import { operatorOf, type BearerAuth } from './auth.js';
-import { badRequest, zodMessage } from './errors.js';
+import { badRequest, HttpError, zodMessage } from './errors.js';
 import type { LeadersResponse, StatusResponse } from './types.js';
 
 export interface RoutesOptions {
@@ -78,6 +80,24 @@ const TriggerBody = z.strictObject({
         ctx.addIssue({ code: 'custom', message: jsonProblemMessage('payload', problem) });
     })
     .optional(),
+});
+
+const BackfillBody = z.strictObject({
+  from: z.string('from must be an ISO 8601 time').max(64, 'from: at most 64 characters'),
+  to: z.string('to must be an ISO 8601 time').max(64, 'to: at most 64 characters'),
+  overlap: z
+    .enum(BACKFILL_OVERLAPS, `overlap must be one of ${BACKFILL_OVERLAPS.join(', ')}`)
+    .optional(),
+  rate: z
+    .number({ error: `rate must be runs per second from 1 to ${DEFAULT_BACKFILL_LIMITS.maxRate}` })
+    .int(`rate must be a whole number of runs per second`)
+    .min(1, 'rate must be at least 1')
+    .max(DEFAULT_BACKFILL_LIMITS.maxRate, `rate must be at most ${DEFAULT_BACKFILL_LIMITS.maxRate}`)
+    .optional(),
+  dryRun: z.boolean('dryRun must be true or false').optional(),
+});
+const BackfillParams = z.object({
+  id: z.string().regex(/^[0-9a-z]{1,16}-[0-9a-f]{1,16}$/, 'backfill id: like miy3k2x0a-1f2e3d4c'),
 });
 
 /** Parses `value` or throws a 400 `BAD_REQUEST` naming every problem. */
@@ -168,7 +188,29 @@ export function registerRoutes(app: FastifyInstance, options: RoutesOptions): vo
     };
   });
 
+  app.get('/api/v1/backfills', async () => ({ backfills: await listBackfills(ctx) }));
+
+  app.get('/api/v1/backfills/:id', async (request) => {
+    const { id } = validate(BackfillParams, request.params, 'params');
+    const record = await getBackfill(ctx, id);
+    if (!record) throw new HttpError(404, 'NOT_FOUND', `no backfill ${id}`);
+    return record;
+  });
+
   const guarded = { onRequest: auth.hook() };
+
+  app.post('/api/v1/jobs/:name/backfill', guarded, async (request, reply) => {
+    const { name } = params(request);
+    const { dryRun, ...rest } = body(BackfillBody, request);
+    const input = { job: name, ...rest, by: operatorOf(request) };
+    if (dryRun) return planBackfill(ctx, redis, replica.definitions(), input);
+    const backfill = await requestBackfill(ctx, replica.definitions(), input);
+    request.log.info(
+      { job: name, by: backfill.by, backfill: backfill.id, from: backfill.from, to: backfill.to },
+      'backfill requested over HTTP',
+    );
+    return reply.code(202).send(backfill);
+  });
 
   app.post('/api/v1/jobs/:name/pause', guarded, async (request) => {
     const { name } = params(request);

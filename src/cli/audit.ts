@@ -22,6 +22,10 @@ function summaryLine(a: JobAudit): string {
     c.duplicate > 0 ? paint(`${c.duplicate} RAN TWICE`, 'red') : '',
     a.unaccounted.length > 0 ? paint(`${a.unaccounted.length} unaccounted executions`, 'red') : '',
     a.manual > 0 ? `${a.manual} manual` : '',
+    a.backfill > 0 ? `${a.backfill} backfill runs` : '',
+    a.backfillDuplicates.length > 0
+      ? paint(`${a.backfillDuplicates.length} backfill runs RAN TWICE`, 'red')
+      : '',
   ].filter((p) => p !== '');
   return `${a.ok ? paint('ok', 'green') : paint('NOT OK', 'red')} ${a.job}: ${parts.join(', ')}`;
 }

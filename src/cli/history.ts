@@ -46,7 +46,9 @@ function row(e: HistoryEntry): string[] {
     return [e.decidedAt, fires, '-', statusColour('skipped'), '-', e.leader, e.token, why];
   }
   const status = e.status === 'failed' && e.willRetry ? `${e.status} (retrying)` : e.status;
-  const detail = [e.reason, e.error].filter((x) => x !== null && x !== '').join(': ');
+  const detail = [e.backfill === undefined ? null : `backfill ${e.backfill}`, e.reason, e.error]
+    .filter((x) => x !== null && x !== '')
+    .join(': ');
   return [
     e.startedAt,
     e.fireId,

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ENVIRONMENT_HELP } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { registerAudit } from './audit.js';
+import { registerBackfill } from './backfill.js';
 import { registerDev } from './dev.js';
 import { registerHistory } from './history.js';
 import { registerJobs } from './jobs.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerHistory(program);
   registerAudit(program);
+  registerBackfill(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -68,6 +68,13 @@ export interface JobAudit {
   /** Manual runs started in the range (operator triggers: accounted by their trigger). */
   manual: number;
   /**
+   * Backfill runs (`<job>@backfill-<epochMs>`) started in the range: accounted by their backfill
+   * request (the run record names it), not as unexplained executions.
+   */
+  backfill: number;
+  /** Backfill fire ids that two copies of the run executed (not accounted for). */
+  backfillDuplicates: string[];
+  /**
    * Instants before this were never due: the job did not exist yet (first seen by a leader then),
    * or, for jobs first seen before baton 0.2, the oldest record kept (history retention).
    */
@@ -116,9 +123,18 @@ export function auditJob(input: AuditInput): JobAudit {
   const { job, schedule, from, to, now, watermark } = input;
   const byFire = new Map<string, RunRecord[]>();
   let manual = 0;
+  let backfill = 0;
+  const backfillFresh = new Map<string, number>();
   let oldestRecord = Infinity;
   for (const r of input.runs) {
     const started = Date.parse(r.startedAt);
+    if (r.backfill !== undefined || r.fireId.includes('@backfill-')) {
+      if (!EXECUTED.has(r.status) || started < from || started > to) continue;
+      backfill++;
+      if (r.attempt === 1 && r.start === 1)
+        backfillFresh.set(r.fireId, (backfillFresh.get(r.fireId) ?? 0) + 1);
+      continue;
+    }
     oldestRecord = Math.min(oldestRecord, Date.parse(r.scheduledAt));
     if (r.manual) {
       if (started >= from && started <= to) manual++;
@@ -181,6 +197,7 @@ export function auditJob(input: AuditInput): JobAudit {
       if (EXECUTED.has(r.status))
         unaccounted.push({ fireId: id, startedAt: r.startedAt, status: r.status });
   }
+  const backfillDuplicates = [...backfillFresh].filter(([, n]) => n > 1).map(([id]) => id);
   return {
     job,
     from: new Date(from).toISOString(),
@@ -190,9 +207,15 @@ export function auditJob(input: AuditInput): JobAudit {
     skippedBy,
     unaccounted,
     manual,
+    backfill,
+    backfillDuplicates,
     knownSince: since === null ? null : new Date(since).toISOString(),
     instants,
-    ok: counts.missing === 0 && counts.duplicate === 0 && unaccounted.length === 0,
+    ok:
+      counts.missing === 0 &&
+      counts.duplicate === 0 &&
+      unaccounted.length === 0 &&
+      backfillDuplicates.length === 0,
   };
 }
 

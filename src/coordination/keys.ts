@@ -16,6 +16,8 @@ export interface Keys {
   paused(job: string): string;
   readonly triggersPrefix: string;
   trigger(id: string): string;
+  readonly backfillsPrefix: string;
+  backfill(id: string): string;
 }
 
 export function keys(namespace: string): Keys {
@@ -35,5 +37,7 @@ export function keys(namespace: string): Keys {
     paused: (job) => `${p('paused')}${job}`,
     triggersPrefix: p('triggers'),
     trigger: (id) => `${p('triggers')}${id}`,
+    backfillsPrefix: p('backfills'),
+    backfill: (id) => `${p('backfills')}${id}`,
   };
 }

@@ -67,6 +67,8 @@ export interface JobDecision {
   orders: Order[];
   /** Keys consumed by this decision (operator triggers), deleted in the same txn. */
   consume?: string[];
+  /** Records written in the same txn (a backfill's progress: its cursor moves with its orders). */
+  put?: { key: string; value: string }[];
 }
 
 /** Who may commit: the leader's election key must still have this create revision. */
@@ -157,6 +159,7 @@ export class Ledger {
         ops.push(put(this.keys.fire(d.job), JSON.stringify(w)));
       }
       for (const k of d.consume ?? []) ops.push({ request_delete_range: { key: Buffer.from(k) } });
+      for (const p of d.put ?? []) ops.push(put(p.key, p.value));
       const bytes = d.orders.reduce((n, o) => n + JSON.stringify(o).length, 0);
       // +1: the chunk's own outbox key.
       if (ops.length + 1 > MAX_TXN_OPS || bytes > MAX_BATCH_BYTES) {

@@ -129,9 +129,10 @@ export class Dispatcher {
   overlapSkipped: ((order: RunOrder) => void) | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    /** The leader's Redis connection (also read by its backfill runner). */
+    readonly redis: Redis,
     /** The key layout (src/redis/keys.ts): BullMQ prefix and baton's namespaced keys. */
-    private readonly keys: RedisKeys,
+    readonly keys: RedisKeys,
     /**
      * Replicas that must have a publish before it counts (`WAIT`; Sentinel setups, see
      * `waitReplicas` in config/redis-url.ts). 0: the master's reply is enough.

@@ -39,6 +39,8 @@ export interface RunRecord {
   /** Fencing token of the run. */
   token: string;
   manual: boolean;
+  /** The backfill request that enqueued the run (`baton backfill`); absent for other runs. */
+  backfill?: string;
   /** The handler's return value (JSON, truncated to 2000 characters when larger), or null. */
   result: unknown;
 }

@@ -15,6 +15,7 @@ import {
 } from '../coordination/ledger.js';
 import type { Session } from '../coordination/session.js';
 import type { Dispatcher } from '../dispatch/producer.js';
+import { BackfillRunner } from './backfill.js';
 import { IntentWatch } from './intent-watch.js';
 import type { LeaderEvent } from './leader-events.js';
 import { AdaptiveLookahead } from './lookahead.js';
@@ -156,6 +157,21 @@ export class FireLoop {
         jobs: this.planner.size,
         ms: this.now() - started,
       });
+
+      // Operator backfills: decided through the same fenced commit (src/scheduler/backfill.ts).
+      void new BackfillRunner({
+        etcd: this.deps.etcd,
+        keys: this.deps.keys,
+        redis: this.deps.dispatcher.redis,
+        redisKeys: this.deps.dispatcher.keys,
+        token: this.deps.leadership.token,
+        replicaId: this.deps.replicaId,
+        definitions: this.deps.definitions,
+        commit: (d) => this.commitAndPublish(d),
+        signal,
+        logger: deps.logger,
+        now: this.now,
+      }).run();
 
       // 4. The loop.
       while (!signal.aborted) {

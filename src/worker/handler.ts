@@ -3,9 +3,9 @@ import type { Logger } from '../log.js';
 /** What a handler gets for one run. */
 export interface RunContext<P = unknown> {
   job: string;
-  /** The scheduled instant (for a manual run, when it was requested). */
+  /** The scheduled instant (for a triggered run, when it was requested; for a backfill run, the backfilled instant). */
   scheduledAt: Date;
-  /** `<job>@<epochMs>` or `<job>@manual-<id>`: the same on every attempt; use it as an idempotency key. */
+  /** `<job>@<epochMs>`, `<job>@manual-<id>` or `<job>@backfill-<epochMs>`: the same on every attempt; use it as an idempotency key. */
   fireId: string;
   /**
    * Fencing token of the leader that decided the run (decimal string; compare as BigInt). Pass it

@@ -140,6 +140,7 @@ export class RunProcessor {
       worker: d.workerId,
       token: fencingToken,
       manual: data.manual === true,
+      ...(typeof data.backfill === 'string' ? { backfill: data.backfill } : {}),
       result: null,
     };
     const report = (e: Omit<RunEvent, 'job' | 'fireId' | 'attempt' | 'token'>): void =>

@@ -52,6 +52,8 @@ function audit(counts: Partial<JobAudit['counts']>, expected: number, unaccounte
       status: 'completed',
     })),
     manual: 0,
+    backfill: 0,
+    backfillDuplicates: [],
     knownSince: null,
     instants: [],
     ok: true,
