@@ -25,7 +25,14 @@ import {
   MAX_PAYLOAD_DEPTH,
   MAX_YAML_DEPTH,
 } from './limits.js';
-import { NAME_PATTERN, describeValue, validateJob, type JobIssue } from './schema.js';
+import {
+  NAME_PATTERN,
+  describeValue,
+  validateDefaults,
+  validateJob,
+  type FileDefaults,
+  type JobIssue,
+} from './schema.js';
 import type { JobDefinition } from './types.js';
 
 /** Where a job name is declared: the position of its `name` value. */
@@ -293,9 +300,30 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
   // The file's jobs: [node, raw value, topLevel].
   const entries: [Node, unknown, boolean][] = [];
   const jobsPair = findPair(root, 'jobs');
+  let defaults: FileDefaults | undefined;
+  let defaultsBroken = false;
   if (isMap(root) && jobsPair !== undefined) {
+    // `defaults:` beside `jobs:` applies to every job of this file (docs/definitions.md).
+    const defaultsPair = findPair(root, 'defaults');
+    if (defaultsPair !== undefined) {
+      const node = (defaultsPair.value as MaybeNode) ?? (defaultsPair.key as MaybeNode);
+      const checked = validateDefaults((data as { defaults?: unknown }).defaults);
+      if (checked.ok) defaults = checked.defaults;
+      else {
+        defaultsBroken = true;
+        for (const issue of checked.issues)
+          at(
+            isMap(node)
+              ? offsetOf(node, issue.path, issue.target)
+              : hasRange(node)
+                ? node.range[0]
+                : 0,
+            issue.message,
+          );
+      }
+    }
     for (const pair of root.items) {
-      if (pair === jobsPair) continue;
+      if (pair === jobsPair || pair === defaultsPair) continue;
       const k = pair.key as MaybeNode;
       at(
         hasRange(k) ? k.range[0] : 0,
@@ -350,7 +378,9 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
       nameLocation = { name: rawName, file, ...lineCounter.linePos(offset) };
       names.push(nameLocation);
     }
-    const result = validateJob(raw, { topLevel });
+    // A job of a file whose defaults are broken is not loaded without them.
+    if (defaultsBroken) continue;
+    const result = validateJob(raw, { topLevel, ...(defaults ? { defaults } : {}) });
     if (!result.ok) {
       for (const issue of result.issues)
         at(offsetOf(node, issue.path, issue.target), issue.message);

@@ -1,3 +1,5 @@
+import type { AlertsPolicy } from './alerts.js';
+
 /** How missed fires are handled when a leader (re)starts after a gap. */
 export type CatchUpPolicy = 'none' | 'latest' | 'all';
 /** What happens when a fire is due while the previous run of the job is waiting or active. */
@@ -53,6 +55,8 @@ export interface JobDefinition {
   description: string | null;
   owner: string | null;
   tags: string[];
+  /** Webhooks per event (`alerts:`, or the file's `defaults:`); empty lists when none. */
+  alerts: AlertsPolicy;
   /**
    * Where the job was defined: the file (relative to the working directory when inside it, else
    * absolute) and the 1-based position of its `name` value.
