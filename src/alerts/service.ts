@@ -38,6 +38,8 @@ export const DETECT_HORIZON_MS = 24 * 3_600_000;
 const CLAIM_MS = WEBHOOK_TIMEOUT_MS + 5_000;
 /** Loops wake at least this often. */
 const TICK_MS = 500;
+/** The longest pause between two reads of the run history (with very many jobs with alerts). */
+const MAX_DETECT_TICK_MS = 15_000;
 /** Deliveries sent at once. */
 const PARALLEL = 16;
 
@@ -156,20 +158,26 @@ export class Alerts {
 
   private async detectLoop(): Promise<void> {
     while (!this.stopped) {
+      let jobs = 0;
       try {
         this.deps.assertLeader();
-        await this.detectRuns();
+        jobs = await this.detectRuns();
         if (this.checkFrom !== null && this.deps.now() >= this.checkFrom) await this.checkMissed();
       } catch (err) {
         if (!this.stopped)
           this.log.debug({ err: (err as Error).message }, 'alerts: detection failed; retrying');
       }
-      await this.sleep(TICK_MS);
+      // Each tick reads the history of every job with run alerts: with many thousands of them,
+      // tick less often (1 s per 10,000 jobs, at most 15 s) rather than load Redis.
+      await this.sleep(Math.min(MAX_DETECT_TICK_MS, Math.max(TICK_MS, jobs / 10)));
     }
   }
 
-  /** Events of the runs that ended since the last call: failure, stale, recovered. */
-  private async detectRuns(): Promise<void> {
+  /**
+   * Events of the runs that ended since the last call: failure, stale, recovered. Returns how
+   * many jobs were looked at.
+   */
+  private async detectRuns(): Promise<number> {
     const defs = new Map(
       this.deps
         .definitions()
@@ -179,12 +187,12 @@ export class Alerts {
         )
         .map((d) => [d.name, d]),
     );
-    if (defs.size === 0) return;
+    if (defs.size === 0) return 0;
     const horizon = this.deps.now() - DETECT_HORIZON_MS;
     const ended = (await this.tail.next([...defs.keys()])).filter(
       (e) => Date.parse(e.record.endedAt ?? e.record.startedAt) >= horizon,
     );
-    if (ended.length === 0) return;
+    if (ended.length === 0) return defs.size;
     const previous = await this.previousRuns(
       ended
         .filter((e) => e.record.status === 'completed')
@@ -200,6 +208,7 @@ export class Alerts {
           deliveries.push({ payload, target: targetId(t) });
     }
     await this.raise(deliveries);
+    return defs.size;
   }
 
   /**
