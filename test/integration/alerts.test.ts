@@ -164,6 +164,14 @@ async function deliveries(opts: StackOptions) {
   }
 }
 
+/** Triggers `flaky` once the leader has taken it over (its watermark exists). */
+async function trigger(ctx: ControlContext) {
+  await waitFor(() => ctx.etcd.get(ctx.keys.fire('flaky')).exists(), {
+    description: 'the leader to know flaky',
+  });
+  return triggerJob(ctx, 'flaky', 'test');
+}
+
 function flakyJob(base: string, extra = ''): string {
   return `name: flaky
 schedule: "0 0 1 1 *"
@@ -196,7 +204,7 @@ describe('alerts', () => {
     const status = await waitForLeader(ctx);
 
     await writeFile(failFile, 'fail');
-    const failed = await triggerJob(ctx, 'flaky', 'test');
+    const failed = await trigger(ctx);
     const failedFire = `flaky@manual-${failed.id}`;
     const failure = `failure:${failedFire}`;
     await waitFor(
@@ -227,7 +235,7 @@ describe('alerts', () => {
     );
 
     await rm(failFile);
-    const ok = await triggerJob(ctx, 'flaky', 'test');
+    const ok = await trigger(ctx);
     const recovered = `recovered:flaky@manual-${ok.id}`;
     await waitFor(() => hook.delivered().has(`json ${recovered}`), {
       timeoutMs: 30_000,
@@ -278,7 +286,7 @@ describe('alerts', () => {
     await startWorker(opts, 'w1', failFile);
     const first = await waitForLeader(ctx);
     await writeFile(failFile, 'fail');
-    const t = await triggerJob(ctx, 'flaky', 'test');
+    const t = await trigger(ctx);
     const failure = `failure:flaky@manual-${t.id}`;
     // The leader tried and was answered 500: the deliveries are pending.
     await waitFor(() => hook.received.some((r) => r.eventId === failure), {
