@@ -43,6 +43,11 @@ const MAX_DETECT_TICK_MS = 15_000;
 /** Deliveries sent at once. */
 const PARALLEL = 16;
 
+/** What decides when a job's instants are due for the dead-man check. */
+function timing(def: JobDefinition): string {
+  return `${def.schedule}\u0000${def.timezone}\u0000${def.startingDeadlineMs}\u0000${def.jitterMs}`;
+}
+
 /** One settled delivery attempt (for `baton_alert_deliveries_total{event,outcome}`). */
 export interface AlertDelivery {
   event: AlertKind;
@@ -80,17 +85,24 @@ export class Alerts {
   private readonly store: AlertStore;
   private readonly tail: EndedRunsTail;
   private readonly schedules = new Map<string, CompiledSchedule>();
-  /** Per job, when the dead-man check has something to look at next (epoch ms). */
-  private readonly nextCheck = new Map<string, number>();
+  /**
+   * Per job, when the dead-man check has something to look at next (epoch ms), for the job's
+   * timing as it was then (a changed schedule, zone, deadline or jitter is looked at again).
+   */
+  private readonly nextCheck = new Map<string, { at: number; timing: string }>();
   private checkFrom: number | null = null;
   private loops: Promise<void>[] = [];
   private wakeDelivery: (() => void) | null = null;
   private readonly log: Logger;
+  /** Per job, since when its runs raise events (epoch ms; see learnSince). */
+  private readonly since = new Map<string, number>();
+  private readonly startedAt: number;
 
   constructor(private readonly deps: AlertsDeps) {
     this.store = new AlertStore(deps.redis, deps.keys, deps.leadership.token);
     this.tail = new EndedRunsTail(deps.redis, deps.keys);
     this.log = deps.logger.child({ module: 'alerts' });
+    this.startedAt = deps.now();
     const stop = () => this.abort.abort();
     if (deps.leadership.signal.aborted) stop();
     else deps.leadership.signal.addEventListener('abort', stop, { once: true });
@@ -188,10 +200,12 @@ export class Alerts {
         .map((d) => [d.name, d]),
     );
     if (defs.size === 0) return 0;
+    await this.learnSince([...defs.keys()]);
     const horizon = this.deps.now() - DETECT_HORIZON_MS;
-    const ended = (await this.tail.next([...defs.keys()])).filter(
-      (e) => Date.parse(e.record.endedAt ?? e.record.startedAt) >= horizon,
-    );
+    const ended = (await this.tail.next([...defs.keys()])).filter((e) => {
+      const endedAt = Date.parse(e.record.endedAt ?? e.record.startedAt);
+      return endedAt >= horizon && endedAt >= (this.since.get(e.job) ?? 0);
+    });
     if (ended.length === 0) return defs.size;
     const previous = await this.previousRuns(
       ended
@@ -209,6 +223,22 @@ export class Alerts {
     }
     await this.raise(deliveries);
     return defs.size;
+  }
+
+  /**
+   * When each job's runs were first watched for alerts, from Redis, set to this leadership's
+   * start for jobs no leader watched before: runs that ended earlier (a job that just got
+   * `alerts:`, or an upgrade) raise nothing, rather than a burst of old news.
+   */
+  private async learnSince(jobs: string[]): Promise<void> {
+    const unknown = jobs.filter((j) => !this.since.has(j));
+    if (unknown.length === 0) return;
+    const { redis, keys } = this.deps;
+    const set = redis.pipeline();
+    for (const job of unknown) set.set(keys.alertsSince(job), String(this.startedAt), 'NX');
+    await set.exec();
+    const values = await redis.mget(...unknown.map((j) => keys.alertsSince(j)));
+    unknown.forEach((job, i) => this.since.set(job, Number(values[i] ?? this.startedAt)));
   }
 
   /**
@@ -296,7 +326,8 @@ export class Alerts {
     for (const def of this.deps.definitions()) {
       if (this.stopped) return;
       if (def.alerts.onMissed.length === 0) continue;
-      if ((this.nextCheck.get(def.name) ?? 0) > this.deps.now()) continue;
+      const next = this.nextCheck.get(def.name);
+      if (next !== undefined && next.timing === timing(def) && next.at > this.deps.now()) continue;
       await this.checkJob(def);
     }
   }
@@ -322,12 +353,12 @@ export class Alerts {
     while (instants.length < MAX_INSTANTS) {
       const at = schedule.next(t);
       if (at === null) {
-        this.nextCheck.set(def.name, Number.POSITIVE_INFINITY);
+        this.nextCheck.set(def.name, { at: Number.POSITIVE_INFINITY, timing: timing(def) });
         break;
       }
       const deadlineAt = at + jitterMs(def.name, at, def.jitterMs) + deadline;
       if (deadlineAt + MISSED_GRACE_MS > now) {
-        this.nextCheck.set(def.name, deadlineAt + MISSED_GRACE_MS);
+        this.nextCheck.set(def.name, { at: deadlineAt + MISSED_GRACE_MS, timing: timing(def) });
         break;
       }
       instants.push({ at, deadlineAt });

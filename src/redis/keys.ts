@@ -58,6 +58,11 @@ export interface RedisKeys {
   readonly alertsPending: string;
   /** String: the last instant of `job` the leader's dead-man check has looked at (epoch ms). */
   alertsMissedCursor(job: string): string;
+  /**
+   * String: when a leader first watched `job`'s runs for alerts (epoch ms); runs that ended
+   * before raise nothing.
+   */
+  alertsSince(job: string): string;
 }
 
 /** Redis keys of the worker side for one job. */
@@ -112,6 +117,7 @@ export function redisKeys(prefix: string, namespace: string): RedisKeys {
     alert: (deliveryId) => `${base}:alert:${deliveryId}`,
     alertsPending: `${base}:alerts:pending`,
     alertsMissedCursor: (job) => `${base}:alerts:missed:${job}`,
+    alertsSince: (job) => `${base}:alerts:since:${job}`,
   };
 }
 
