@@ -40,8 +40,15 @@ const CLAIM_MS = WEBHOOK_TIMEOUT_MS + 5_000;
 const TICK_MS = 500;
 /** The longest pause between two reads of the run history (with very many jobs with alerts). */
 const MAX_DETECT_TICK_MS = 15_000;
+/** How often an idle leader (no job with alerts, nothing pending) looks for deliveries. */
+const IDLE_TICK_MS = 5_000;
 /** Deliveries sent at once. */
 const PARALLEL = 16;
+
+/** A job with at least one webhook. */
+function hasAlerts(def: JobDefinition): boolean {
+  return Object.values(def.alerts).some((targets) => targets.length > 0);
+}
 
 /** What decides when a job's instants are due for the dead-man check. */
 function timing(def: JobDefinition): string {
@@ -429,6 +436,7 @@ export class Alerts {
         }
         const next = await this.store.nextDue();
         if (next !== null) wait = Math.min(TICK_MS * 2, Math.max(0, next - this.deps.now()));
+        else if (!this.deps.definitions().some(hasAlerts)) wait = IDLE_TICK_MS; // raising wakes it
       } catch (err) {
         if (!this.stopped)
           this.log.debug({ err: (err as Error).message }, 'alerts: delivery failed; retrying');
