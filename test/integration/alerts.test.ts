@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { AlertPayload } from '../../src/alerts/events.js';
 import { AlertStore, deliveryId } from '../../src/alerts/store.js';
+import { sendWebhook } from '../../src/alerts/webhook.js';
 import { triggerJob } from '../../src/control/commands.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { FENCE_HISTORY_MAX, padDecimal } from '../../src/dispatch/producer.js';
@@ -408,5 +409,44 @@ describe('alert delivery records (real Redis)', () => {
     expect(await next.claim(id, 5000, 6000)).toEqual({ refused: 'delivered' });
     expect(await redis.zcard(keys.alertsPending)).toBe(0);
     expect(FENCE_HISTORY_MAX).toBeGreaterThan(0);
+  });
+});
+
+describe('webhook POST (a receiver on 127.0.0.1)', () => {
+  it('delivers on 2xx, gives up on 4xx and redirects, retries 429, 5xx and timeouts; errors name no secret', async () => {
+    const statuses: Record<string, number> = {
+      ok: 204,
+      gone: 404,
+      busy: 429,
+      down: 503,
+      moved: 302,
+    };
+    const hook = await receiver((_n, url) => {
+      const name = url.split('/')[1]!;
+      return statuses[name] ?? 200;
+    });
+    // A socket that accepts and never answers.
+    const silent = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      silent.closeAllConnections();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const payload = { id: 'failure:j@1', event: 'failure' } as AlertPayload;
+    const send = (url: string, timeoutMs?: number) =>
+      sendWebhook({ url, format: 'json', headers: {} }, payload, 1, { timeoutMs });
+    const at = (name: string) => `${hook.base}/${name}/${SECRET_PATH}`;
+    expect(await send(at('ok'))).toEqual({ ok: true, status: 204 });
+    expect(await send(at('gone'))).toMatchObject({ ok: false, permanent: true, status: 404 });
+    expect(await send(at('moved'))).toMatchObject({ ok: false, permanent: true, status: 302 });
+    expect(await send(at('busy'))).toMatchObject({ ok: false, permanent: false, status: 429 });
+    expect(await send(at('down'))).toMatchObject({ ok: false, permanent: false, status: 503 });
+    const port = (silent.address() as AddressInfo).port;
+    const slow = await send(`http://127.0.0.1:${port}/x/${SECRET_PATH}`, 300);
+    expect(slow).toMatchObject({ ok: false, permanent: false, status: null });
+    const closed = await send(`http://127.0.0.1:1/x/${SECRET_PATH}`);
+    expect(closed).toMatchObject({ ok: false, permanent: false });
+    for (const r of [slow, closed]) expect(JSON.stringify(r)).not.toContain(SECRET_PATH);
+    expect(hook.received.map((r) => r.path)).toEqual(['ok', 'gone', 'moved', 'busy', 'down']);
   });
 });
