@@ -13,7 +13,12 @@ export default tseslint.config(
     },
   },
   {
-    // The dashboard's browser script (served as is, no build step).
+    // Node scripts of the repository (scripts/*.mjs).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+  },
+  {
+    // The dashboard's browser modules (served as they are, no build step; typed by JSDoc).
     files: ['src/dashboard/public/**/*.js'],
     languageOptions: {
       sourceType: 'module',
@@ -30,6 +35,15 @@ export default tseslint.config(
           'setTimeout',
           'clearTimeout',
           'setInterval',
+          'queueMicrotask',
+          'IntersectionObserver',
+          'ResizeObserver',
+          'HTMLElement',
+          'HTMLButtonElement',
+          'HTMLInputElement',
+          'HTMLFormElement',
+          'HTMLDialogElement',
+          'HTMLLIElement',
         ].map((name) => [name, 'readonly']),
       ),
     },

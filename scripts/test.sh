@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): installs what is missing, then runs the checks
-# fast to slow: lockfile, format + lint, types, import cycles, unit tests, integration tests.
+# fast to slow: lockfile, format + lint, types (server, and the dashboard's modules), import cycles, unit tests, integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # package-lock.json must satisfy `npm ci` (complete for every platform, in sync with
@@ -10,7 +10,8 @@ echo "== lockfile"; npm ci --dry-run --engine-strict --no-audit --no-fund --logl
 BATON_NEED_CHROMIUM=1 bash scripts/ensure-system.sh
 bash scripts/ensure-node-deps.sh
 echo "== lint"; npx eslint . && npx prettier --check . >/dev/null
-echo "== types"; npx tsc -p tsconfig.json --noEmit
+echo "== types"; npx tsc -p tsconfig.json --noEmit && npx tsc -p tsconfig.dashboard.json
 echo "== cycles"; npx madge --circular --extensions ts --ts-config tsconfig.json src >/dev/null
+echo "== layers"; node scripts/check-layers.mjs
 echo "== unit"; npx vitest run --project unit
 echo "== integration"; npx vitest run --project integration

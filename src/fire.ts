@@ -43,14 +43,18 @@ export interface RunOrder {
   forbidOverlap?: boolean;
 }
 
-export type SkipReason =
-  | 'paused'
-  | 'catch-up-none'
-  | 'catch-up-latest'
-  | 'beyond-limit'
-  | 'past-deadline'
-  | 'unknown-job'
-  | 'overlap';
+/** Why the catch-up rules skip a missed instant (src/cron/catchup.ts); metrics count them as missed. */
+export const CATCH_UP_SKIP_REASONS = [
+  'catch-up-none',
+  'catch-up-latest',
+  'beyond-limit',
+  'past-deadline',
+] as const;
+export type CatchUpSkipReason = (typeof CATCH_UP_SKIP_REASONS)[number];
+
+/** Every reason an instant of a job is decided not to run. */
+export const SKIP_REASONS = ['paused', ...CATCH_UP_SKIP_REASONS, 'unknown-job', 'overlap'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** A range of fire instants of one job that were decided not to run. */
 export interface SkipRecord {

@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -18,13 +18,37 @@ const REDACT = [
 ];
 
 /** The root logger of a process. JSON to stdout (or the given destination). */
-export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({
+export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
+  const opts: LoggerOptions = {
     level: process.env.BATON_LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
     redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: serializeError },
     ...options,
-  });
+  };
+  return destination ? pino(opts, destination) : pino(opts);
+}
+
+/**
+ * How a failure appears in a log line: every logger of {@link createLogger} passes the `err` field
+ * through this, so code logs `{ err }` with whatever it caught. An Error becomes `{ type, message,
+ * stack, code?, cause? }` (the cause likewise, three levels deep), any other thrown value
+ * `{ message }`. Nothing else of the error is kept: drivers hang the failed command on their
+ * errors (ioredis: `AUTH <user> <password>`), and URLs with credentials and secret-looking
+ * parameters in the message and stack are redacted ({@link redactText}), as driver errors often
+ * quote the URL they were given.
+ */
+export function serializeError(value: unknown, depth = 0): Record<string, unknown> {
+  if (!(value instanceof Error)) return { message: redactText(String(value)) };
+  const out: Record<string, unknown> = {
+    type: value.constructor?.name || value.name,
+    message: redactText(value.message),
+  };
+  if (value.stack) out.stack = redactText(value.stack);
+  const code = (value as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  if (value.cause !== undefined && depth < 3) out.cause = serializeError(value.cause, depth + 1);
+  return out;
 }
 
 /** A logger that prints nothing, for library use and tests. */

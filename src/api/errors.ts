@@ -139,10 +139,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (typeof status === 'number' && status >= 400 && status < 500) {
       return sendError(reply, status, CLIENT_CODES[status] ?? 'BAD_REQUEST', err.message);
     }
-    request.log.error(
-      { err: { message: err.message, stack: err.stack }, url: request.url, method: request.method },
-      'request failed',
-    );
+    request.log.error({ err, url: request.url, method: request.method }, 'request failed');
     return sendError(reply, 500, 'INTERNAL', 'internal error (see the replica log)');
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReplicaState } from '../coordination/members.js';
+import { REPLICA_STATES } from '../coordination/members.js';
+import { CATCH_UP_SKIP_REASONS } from '../fire.js';
+import { RUN_OUTCOMES } from '../history/records.js';
 import type { Logger } from '../log.js';
 import type { RedisKeys } from '../redis/keys.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
@@ -20,18 +22,10 @@ export interface MetricsOptions {
   now?: () => number;
 }
 
-const STATES: readonly ReplicaState[] = ['leader', 'follower', 'unknown'];
-/** Run outcomes counted by workers in `<prefix>:baton:<ns>:counts:<job>`. */
-const RUN_STATUSES = ['completed', 'failed', 'stale', 'skipped', 'aborted'] as const;
 /** Statuses of runs whose handler actually ran: their durations go into the histogram. */
 const TIMED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'aborted']);
 /** Leader skip reasons counted as `missed` (catch-up policy and deadline). */
-const MISSED: ReadonlySet<string> = new Set([
-  'catch-up-none',
-  'catch-up-latest',
-  'beyond-limit',
-  'past-deadline',
-]);
+const MISSED: ReadonlySet<string> = new Set(CATCH_UP_SKIP_REASONS);
 /** A scheduled fire decided this late after its instant was caught up, not on time. */
 const LATE_MS = 1000;
 /** Redis-derived values are read at most once per this period, however many families ask. */
@@ -90,7 +84,7 @@ export class Metrics {
       labelNames: ['replica', 'state'],
       registers: [registry],
       collect() {
-        for (const state of STATES)
+        for (const state of REPLICA_STATES)
           this.set({ replica: replica.id, state }, replica.state === state ? 1 : 0);
       },
     });
@@ -186,7 +180,7 @@ export class Metrics {
         const snap = await self.snapshot();
         if (!snap) return;
         for (const [job, counts] of snap.counts)
-          for (const status of RUN_STATUSES) {
+          for (const status of RUN_OUTCOMES) {
             const n = Number(counts[status] ?? 0);
             if (n > 0) this.inc({ job, status }, n);
           }
@@ -313,7 +307,7 @@ export class Metrics {
       });
       return snap;
     } catch (err) {
-      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read Redis');
+      this.options.logger.debug({ err }, 'metrics: cannot read Redis');
       return null;
     }
   }
@@ -325,7 +319,7 @@ export class Metrics {
         if (TIMED_STATUSES.has(record.status) && typeof record.durationMs === 'number')
           this.durations.observe({ job, status: record.status }, record.durationMs / 1000);
     } catch (err) {
-      this.options.logger.debug({ err: (err as Error).message }, 'metrics: cannot read history');
+      this.options.logger.debug({ err }, 'metrics: cannot read history');
     }
   }
 }

@@ -2,9 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { auditJobs, auditRange } from '../control/audit.js';
-import type { ControlContext } from '../control/context.js';
+import { redisCall, type ControlContext } from '../control/context.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/commands.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
+import { readLeaderTerms } from '../history/leader-terms.js';
 import { getStatus } from '../control/status.js';
 import {
   NAME_PATTERN,
@@ -16,8 +17,10 @@ import {
 import { UnknownJobError } from '../errors.js';
 import { manualFireId } from '../fire.js';
 import type { Replica } from '../scheduler/replica.js';
+import { redisKeysOf } from '../redis/keys.js';
 import { operatorOf, type BearerAuth } from './auth.js';
 import { badRequest, zodMessage } from './errors.js';
+import type { LeadersResponse, StatusResponse } from './types.js';
 
 export interface RoutesOptions {
   replica: Replica;
@@ -55,6 +58,11 @@ const AuditQuery = z.strictObject({
   grace: z.string().max(32, 'grace: at most 32 characters').optional(),
   all: z.enum(['true', 'false']).optional(),
 });
+const LeadersQuery = z.strictObject({
+  since: z.string().max(64, 'since: at most 64 characters').optional(),
+});
+/** The leader terms' default window: the last 24 hours. */
+const LEADERS_DEFAULT_MS = 24 * 3600 * 1000;
 /** Jobs one `GET /api/v1/audit` may cover (each costs two Redis round trips). */
 const AUDIT_MAX_JOBS = 1000;
 const PauseBody = z.strictObject({
@@ -92,7 +100,7 @@ function body<T>(schema: z.ZodType<T>, request: FastifyRequest): T {
 export function registerRoutes(app: FastifyInstance, options: RoutesOptions): void {
   const { replica, ctx, redis, auth } = options;
 
-  app.get('/api/v1/status', async () => {
+  app.get('/api/v1/status', async (): Promise<StatusResponse> => {
     const status = await getStatus(ctx);
     const now = Date.now();
     return {
@@ -105,6 +113,20 @@ export function registerRoutes(app: FastifyInstance, options: RoutesOptions): vo
       })),
       self: { id: replica.id, state: replica.state, ready: replica.ready },
     };
+  });
+
+  app.get('/api/v1/cluster/leaders', async (request): Promise<LeadersResponse> => {
+    const { since } = validate(LeadersQuery, request.query, 'query');
+    const from = since === undefined ? Date.now() - LEADERS_DEFAULT_MS : Date.parse(since);
+    if (!Number.isFinite(from)) {
+      throw badRequest(
+        `since must be an ISO 8601 time such as 2026-01-31T09:00:00Z, got "${since}"`,
+      );
+    }
+    const terms = await redisCall(ctx.config, 'read the leader terms', () =>
+      readLeaderTerms(redis, redisKeysOf(ctx.config), from),
+    );
+    return { terms };
   });
 
   app.get('/api/v1/jobs', async (request) => {

@@ -145,7 +145,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     registerDashboard(app);
   } catch (err) {
     // The API stays useful without its page (a build that lost the static files).
-    log.error({ err: (err as Error).message }, 'dashboard not served');
+    log.error({ err }, 'dashboard not served');
   }
 
   app.addHook('onClose', async () => {

@@ -6,11 +6,18 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { resolveConfig } from '../config/index.js';
 import { parseDuration } from '../definitions/index.js';
 import { UsageError } from '../errors.js';
+import { EventBus, type BatonEvent } from '../events/bus.js';
+import { silentLogger } from '../log.js';
+import { createRedis } from '../redis/connection.js';
+import { redisKeysOf } from '../redis/keys.js';
 import { paint } from './output.js';
 
 const BIN = fileURLToPath(new URL('../bin/baton.js', import.meta.url));
+/** The example dialer's telephony stand-in (example code beside the example jobs). */
+const SINK = fileURLToPath(new URL('../../jobs/telephony/main.js', import.meta.url));
 
 interface DevOptions {
   dir: string;
@@ -147,8 +154,10 @@ export function registerDev(program: Command): void {
         return child;
       };
 
+      let events: EventBus | null = null;
       const stopAll = async () => {
         stopping = true;
+        events?.close();
         for (const c of children.reverse()) c.proc.kill('SIGTERM');
         const deadline = Date.now() + 8000;
         while (
@@ -209,14 +218,7 @@ export function registerDev(program: Command): void {
         start(
           'telephony-sink',
           process.execPath,
-          [
-            BIN,
-            'telephony-sink',
-            '--port',
-            String(ports.sink),
-            '--file',
-            path.join(dir, 'calls.jsonl'),
-          ],
+          [SINK, '--port', String(ports.sink), '--file', path.join(dir, 'calls.jsonl')],
           env,
           true,
         );
@@ -233,6 +235,15 @@ export function registerDev(program: Command): void {
           start(`worker-${i}`, process.execPath, [BIN, 'worker', '--id', `worker-${i}`], env, true);
         }
         await waitPort(ports.http, 'scheduler-1');
+        // Fires, skips and runs as the cluster publishes them (the dashboard's source too).
+        const config = resolveConfig({}, { ...process.env, ...env });
+        events = new EventBus({
+          subscriber: createRedis(config, 'worker'),
+          keys: redisKeysOf(config),
+          logger: silentLogger(),
+        });
+        events.listen(narrateEvent);
+        events.start();
         console.log(
           `${paint('dashboard', 'bold')}  http://127.0.0.1:${ports.http}/#token=${apiToken}  (every replica serves it: ports ${ports.http}-${ports.http + replicaCount - 1})`,
         );
@@ -290,37 +301,65 @@ function leaderProcess(children: Child[]): Child | null {
   );
 }
 
-/** Prints the events a person watching wants, compactly. */
+/** The time of day of a moment, for the narration (`HH:MM:SS.mmm`, UTC). */
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+/**
+ * Prints what a person watching wants from a process's log line, compactly: the replicas' state
+ * changes (the line that carries `event: 'state'`), errors, and the telephony sink's calls. Fires,
+ * skips and runs come from the cluster's event bus instead ({@link narrateEvent}).
+ */
 function narrate(name: string, line: string): void {
   const e = JSON.parse(line) as Record<string, unknown>;
-  const t = new Date(Number(e.time)).toISOString().slice(11, 23);
+  const t = clock(Number(e.time));
   const who = paint(name.padEnd(12), 'dim');
   const msg = String(e.msg ?? '');
-  if (msg.startsWith('state ')) {
+  if (e.event === 'state') {
     if (e.to === 'leader') currentLeader = name;
     else if (currentLeader === name) currentLeader = null;
     const colour = e.to === 'leader' ? 'green' : e.to === 'unknown' ? 'yellow' : 'dim';
     console.log(`${t} ${who} ${paint(msg, colour)}${e.token ? ` token ${String(e.token)}` : ''}`);
-  } else if (msg === 'fire committed') {
-    console.log(
-      `${t} ${who} fire ${paint(String(e.fireId), 'bold')} token ${String(e.token)}${e.manual ? ' (manual)' : ''}`,
-    );
-  } else if (msg === 'fires skipped') {
-    console.log(
-      `${t} ${who} ${paint(`skip ${String(e.job)} x${String(e.count)} (${String(e.reason)})`, 'yellow')}`,
-    );
-  } else if (msg.startsWith('run ')) {
-    const colour = msg.includes('completed')
-      ? 'green'
-      : msg.includes('failed') || msg.includes('stale')
-        ? 'red'
-        : 'dim';
-    console.log(`${t} ${who} ${paint(msg, colour)} ${String(e.fireId ?? '')}`);
   } else if (Number(e.level) >= 50) {
-    console.log(`${t} ${who} ${paint(msg, 'red')}${e.err ? `: ${String(e.err)}` : ''}`);
-  } else if (msg === 'call received') {
+    const err = e.err as { message?: unknown } | undefined;
     console.log(
-      `${t} ${who} call ${String(e.customer)} ${e.duplicate ? paint('(duplicate, ignored)', 'yellow') : ''}`,
+      `${t} ${who} ${paint(msg, 'red')}${err?.message ? `: ${String(err.message)}` : ''}`,
     );
+  } else if (name === 'telephony-sink' && typeof e.customer === 'string') {
+    console.log(
+      `${t} ${who} call ${e.customer} ${e.duplicate ? paint('(duplicate, ignored)', 'yellow') : ''}`,
+    );
+  }
+}
+
+/** Prints a fire, skip or run of the cluster's event bus (typed events, not log text). */
+function narrateEvent(e: BatonEvent): void {
+  const t = clock(Date.now());
+  switch (e.type) {
+    case 'fire':
+      console.log(
+        `${t} ${paint((currentLeader ?? 'leader').padEnd(12), 'dim')} fire ${paint(e.fireId, 'bold')} token ${e.token}${e.manual ? ' (manual)' : ''}`,
+      );
+      break;
+    case 'skip':
+      console.log(
+        `${t} ${paint((currentLeader ?? 'leader').padEnd(12), 'dim')} ${paint(`skip ${e.job} x${e.count} (${e.reason})`, 'yellow')}`,
+      );
+      break;
+    case 'run': {
+      const colour =
+        e.status === 'completed'
+          ? 'green'
+          : e.status === 'failed' || e.status === 'stale'
+            ? 'red'
+            : 'dim';
+      console.log(
+        `${t} ${paint(e.worker.padEnd(12), 'dim')} ${paint(`run ${e.status}`, colour)} ${e.fireId}`,
+      );
+      break;
+    }
+    default:
+      break;
   }
 }

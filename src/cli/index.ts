@@ -11,7 +11,6 @@ import { registerPause } from './pause.js';
 import { registerResume } from './resume.js';
 import { registerScheduler } from './scheduler.js';
 import { registerStatus } from './status.js';
-import { registerTelephonySink } from './telephony-sink.js';
 import { registerTrigger } from './trigger.js';
 import { registerValidate } from './validate.js';
 import { registerWorker } from './worker.js';
@@ -53,7 +52,6 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerHistory(program);
   registerAudit(program);
-  registerTelephonySink(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { UnknownJobError, UsageError } from '../errors.js';
-import { loadDefinitions } from '../definitions/index.js';
+import { loadDefinitions, type LoadResult } from '../definitions/index.js';
 import { compileSchedule, formatInstant, nextFires } from '../cron/index.js';
 import { excerpt } from '../text.js';
 import { ExitError, EXIT } from './exit.js';
@@ -35,6 +35,25 @@ export function parseFrom(text: string, zone: string): number {
   return ms;
 }
 
+/**
+ * Why a job named in a definitions file is not loaded (its file has problems, or another file
+ * declares the same name), as a usage error naming where it is defined; null when no file
+ * declares it.
+ */
+export function rejectedJob(name: string, result: LoadResult): UsageError | null {
+  const declared = [...result.files.values()].flatMap((f) =>
+    f.names.filter((n) => n.name === name),
+  );
+  if (declared.length === 0) return null;
+  const at = declared.map((n) => `${n.file}:${n.line}:${n.col}`).join(', ');
+  const own = declared.flatMap((n) => result.files.get(n.file)?.problems ?? []);
+  const why =
+    own.length > 0
+      ? `its file has ${own.length === 1 ? 'a problem' : `${own.length} problems`} (listed above; a file with any problem loads no job)`
+      : 'more than one file declares it (listed above)';
+  return new UsageError(`job ${excerpt(name)} (${at}) was rejected by validation: ${why}`);
+}
+
 export function registerNext(program: Command): void {
   program
     .command('next')
@@ -61,7 +80,7 @@ export function registerNext(program: Command): void {
         const job = result.jobs.find((j) => j.name === name);
         if (!job) {
           for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
-          throw new UnknownJobError(name);
+          throw rejectedJob(name, result) ?? new UnknownJobError(name);
         }
         const from = opts.from === undefined ? Date.now() : parseFrom(opts.from, job.timezone);
         const fires = nextFires(compileSchedule(job.schedule, job.timezone), from, count).map(

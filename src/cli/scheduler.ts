@@ -75,9 +75,7 @@ export function registerScheduler(program: Command): void {
           void replica
             .stop()
             .then(() => api?.close())
-            .catch((err: unknown) =>
-              logger.error({ err: (err as Error)?.message }, 'error while shutting down'),
-            )
+            .catch((err: unknown) => logger.error({ err }, 'error while shutting down'))
             .finally(() => {
               closeClients();
               if (failure) {

@@ -207,7 +207,7 @@ export class ClusterWatch {
   private retry(generation: number, err: unknown): void {
     if (this.closed || generation !== this.generation || this.retryTimer) return;
     this.options.logger.debug(
-      { err: (err as Error)?.message ?? String(err), retryMs: this.backoff },
+      { err, retryMs: this.backoff },
       'cluster watch failed; reading again',
     );
     this.retryTimer = setTimeout(() => {

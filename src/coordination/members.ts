@@ -3,7 +3,8 @@ import type { Keys } from './keys.js';
 import { scanPrefix } from './scan.js';
 import type { Session } from './session.js';
 
-export type ReplicaState = 'follower' | 'leader' | 'unknown';
+export const REPLICA_STATES = ['leader', 'follower', 'unknown'] as const;
+export type ReplicaState = (typeof REPLICA_STATES)[number];
 
 /** What a replica publishes about itself under `<ns>/members/<id>` (bound to its lease). */
 export interface MemberInfo {

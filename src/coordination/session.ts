@@ -178,7 +178,7 @@ export class Session {
     try {
       await this.lease.revoke();
     } catch (err) {
-      this.logger.debug({ err: describe(err) }, 'lease revoke failed; it will expire by TTL');
+      this.logger.debug({ err }, 'lease revoke failed; it will expire by TTL');
     }
   }
 

@@ -1,10 +1,11 @@
+import type { CatchUpSkipReason } from '../fire.js';
 import type { CompiledSchedule } from './schedule.js';
 
-/** How missed fires are handled (same values as the job definition's `catchUp`). */
+/** How missed fires are handled (the job definition's `catchUp`). */
 export type CatchUpPolicy = 'none' | 'latest' | 'all';
 
 /** Why a range of missed fires is not run. */
-export type SkipReason = 'catch-up-none' | 'catch-up-latest' | 'beyond-limit' | 'past-deadline';
+export type SkipReason = CatchUpSkipReason;
 
 /** A run of consecutive missed fires skipped for one reason. */
 export interface SkippedRange {

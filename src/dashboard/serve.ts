@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -59,17 +60,80 @@ function asset(body: Buffer, type: string): Asset {
 }
 
 /**
- * Reads the dashboard once: the files under `assets/` (flat, known extensions only) and
- * index.html, whose `/assets/<file>` references get `?v=<hash>` so a new version is never
- * mixed with a cached old one.
+ * Files served from installed packages as dashboard assets, under the same CSP (no CDN): uPlot
+ * (MIT; its license header stays in the file), the charting library of the job details.
+ */
+const VENDORED: Record<string, string> = {
+  'uplot.esm.js': 'uplot/dist/uPlot.esm.js',
+  'uplot.min.css': 'uplot/dist/uPlot.min.css',
+};
+
+/**
+ * A static `import … from './<file>.js'`, `import './<file>.js'` or `export … from './<file>.js'`
+ * between assets: a statement at the start of a line (so JSDoc `@import` comments, which name
+ * type declarations, are left alone).
+ */
+const MODULE_IMPORT = /^((?:import|export)\b[^'"]*?)(['"])\.\/([\w.-]+\.js)\2/gm;
+
+/**
+ * Gives every module import between assets its target's `?v=<hash>`, dependencies first, so a
+ * module's hash covers everything it loads: a cached module never runs with a newer (or older)
+ * import, and every importer names the same URL, so the browser evaluates each module once.
+ * An import of a file that is not an asset, or a cycle, fails here (at start-up) rather than in
+ * a browser.
+ */
+function hashModules(raw: Map<string, { body: Buffer; type: string }>): Map<string, Asset> {
+  const done = new Map<string, Asset>();
+  const visit = (name: string, chain: string[]): Asset => {
+    const known = done.get(name);
+    if (known) return known;
+    if (chain.includes(name)) {
+      throw new Error(
+        `dashboard modules import each other in a cycle: ${[...chain, name].join(' -> ')}`,
+      );
+    }
+    const file = raw.get(name)!;
+    let body = file.body;
+    if (name.endsWith('.js')) {
+      const text = body
+        .toString('utf8')
+        .replace(MODULE_IMPORT, (_whole, statement: string, quote: string, target: string) => {
+          if (!raw.has(target)) {
+            throw new Error(`dashboard module ${name} imports ./${target}, which is not an asset`);
+          }
+          const dep = visit(target, [...chain, name]);
+          return `${statement}${quote}./${target}?v=${dep.hash}${quote}`;
+        });
+      body = Buffer.from(text);
+    }
+    const result = asset(body, file.type);
+    done.set(name, result);
+    return result;
+  };
+  for (const name of raw.keys()) visit(name, []);
+  return done;
+}
+
+/**
+ * Reads the dashboard once: the files under `assets/` (flat, known extensions only) and the
+ * vendored ones, and index.html, whose `/assets/<file>` references get `?v=<hash>` so a new
+ * version is never mixed with a cached old one.
  */
 function loadDashboard(dir: string): { index: Asset; assets: Map<string, Asset> } {
-  const assets = new Map<string, Asset>();
+  const raw = new Map<string, { body: Buffer; type: string }>();
   for (const entry of readdirSync(path.join(dir, 'assets'), { withFileTypes: true })) {
     const type = CONTENT_TYPES[path.extname(entry.name)];
     if (!entry.isFile() || !type) continue;
-    assets.set(entry.name, asset(readFileSync(path.join(dir, 'assets', entry.name)), type));
+    raw.set(entry.name, { body: readFileSync(path.join(dir, 'assets', entry.name)), type });
   }
+  const require = createRequire(import.meta.url);
+  for (const [name, specifier] of Object.entries(VENDORED)) {
+    raw.set(name, {
+      body: readFileSync(require.resolve(specifier)),
+      type: CONTENT_TYPES[path.extname(name)]!,
+    });
+  }
+  const assets = hashModules(raw);
   const html = readFileSync(path.join(dir, 'index.html'), 'utf8').replace(
     /"\/assets\/([\w.-]+)"/g,
     (whole, name: string) => {

@@ -1,7 +1,8 @@
+import type { CatchUpPolicy } from '../cron/catchup.js';
 import type { AlertsPolicy } from './alerts.js';
 
-/** How missed fires are handled when a leader (re)starts after a gap. */
-export type CatchUpPolicy = 'none' | 'latest' | 'all';
+/** How missed fires are handled when a leader (re)starts after a gap (src/cron/catchup.ts). */
+export type { CatchUpPolicy };
 /** What happens when a fire is due while the previous run of the job is waiting or active. */
 export type OverlapPolicy = 'allow' | 'forbid' | 'replace';
 

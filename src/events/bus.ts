@@ -223,8 +223,7 @@ export class EventBus {
     });
     // ioredis subscribes again by itself after a reconnect.
     sub.subscribe(this.channel).catch((err: Error) => {
-      if (!this.closed)
-        this.options.logger.warn({ err: err.message }, 'cannot subscribe to the events channel');
+      if (!this.closed) this.options.logger.warn({ err }, 'cannot subscribe to the events channel');
     });
   }
 
@@ -236,7 +235,7 @@ export class EventBus {
       try {
         l(event);
       } catch (err) {
-        this.options.logger.warn({ err: (err as Error).message }, 'event listener failed');
+        this.options.logger.warn({ err }, 'event listener failed');
       }
     }
   }

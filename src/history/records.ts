@@ -2,8 +2,11 @@ import type { Redis } from 'ioredis';
 import type { SkipRecord } from '../fire.js';
 import type { RedisKeys } from '../redis/keys.js';
 
+/** How a run start ended (its status once no longer `running`); workers count each. */
+export const RUN_OUTCOMES = ['completed', 'failed', 'stale', 'skipped', 'aborted'] as const;
+
 /** Status of one run attempt in the history. */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'stale' | 'skipped' | 'aborted';
+export type RunStatus = 'running' | (typeof RUN_OUTCOMES)[number];
 
 /**
  * One start of a run on a worker (an attempt, or a restart of an attempt after its worker died).

@@ -32,6 +32,11 @@ export interface RedisKeys {
    */
   readonly fence: string;
   /**
+   * Sorted set of leadership takeovers, member `{ token, replica, at }` (JSON) scored by `at`
+   * (epoch ms): who led when, for the dashboard; the newest 500 are kept.
+   */
+  readonly leaders: string;
+  /**
    * String with a TTL: the creation timestamp of the BullMQ copy of a fire that started it, so a
    * second copy of the same fire (added again after the first was removed) is recognised.
    */
@@ -101,6 +106,7 @@ export function redisKeys(prefix: string, namespace: string): RedisKeys {
     events: `${base}:events`,
     abort: `${base}:abort`,
     fence: `${base}:fence`,
+    leaders: `${base}:leaders`,
     started: (fireId) => `${base}:started:${fireId}`,
     run: (job) => ({
       counts: `${base}:counts:${job}`,

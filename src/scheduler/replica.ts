@@ -14,7 +14,9 @@ import {
   AuthError,
   NotLeaderError,
   PrefixTakenError,
+  InvalidRequestError,
   SessionEnd,
+  UnavailableError,
   formatProblem,
   type StepDownCause,
 } from '../errors.js';
@@ -33,6 +35,7 @@ import {
 import { Session, describe } from '../coordination/session.js';
 import { ClaimedDispatcher, PrefixClaim, readyWithin } from '../dispatch/namespace.js';
 import { EventBatcher } from '../events/bus.js';
+import { recordTakeover } from '../history/leader-terms.js';
 import { parseRedisUrl } from '../config/redis-url.js';
 import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisKeysOf } from '../redis/keys.js';
@@ -246,12 +249,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await this.prefixClaim.ensure();
     } catch (err) {
       if (err instanceof PrefixTakenError) {
-        this.log.error({ err: err.message }, 'queue prefix belongs to another namespace');
+        this.log.error({ err }, 'queue prefix belongs to another namespace');
         await this.stop();
         throw err;
       }
       this.log.warn(
-        { err: describe(lastConnectionError(this.redis) ?? err) },
+        { err: lastConnectionError(this.redis) ?? err },
         "cannot check the queue prefix's namespace in Redis yet; it is checked before the first publish",
       );
     }
@@ -260,7 +263,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   /** Found at publish time: another namespace owns the prefix. Stop, and say why. */
   private onPrefixTaken(err: PrefixTakenError): void {
     if (this.stopping) return;
-    this.log.error({ err: err.message }, 'queue prefix belongs to another namespace; stopping');
+    this.log.error({ err }, 'queue prefix belongs to another namespace; stopping');
     void this.stop().finally(() => this.emit('fatal', err));
   }
 
@@ -287,6 +290,12 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         if (this.stopping) break;
         this.token = leadership.token;
         this.setState('leader', 'elected');
+        // Who led when, for the dashboard's cluster timeline (best effort: not part of leading).
+        recordTakeover(this.redis, redisKeysOf(this.config), {
+          token: leadership.token,
+          replica: this.id,
+          at: Date.now() + this.config.clockOffsetMs,
+        }).catch((err: unknown) => this.log.warn({ err: describe(err) }, 'takeover not recorded'));
         await this.publishMember();
         this.loop = new FireLoop({
           etcd: this.etcd,
@@ -351,7 +360,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
    */
   private onFailure(err: unknown, session: Session | null): SessionEnd {
     if (err instanceof NotLeaderError) {
-      this.log.warn({ err: err.message, state: this.state }, 'lost etcd session or leadership');
+      this.log.warn({ err, state: this.state }, 'lost etcd session or leadership');
       return err.ending;
     }
     const typed = etcdError(
@@ -362,14 +371,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const cause: FailureCause | null =
       typed instanceof AuthError
         ? 'auth'
-        : typed instanceof Error && 'code' in typed && typed.code === 'ETCD_INVALID_ARGUMENT'
+        : typed instanceof InvalidRequestError
           ? 'invalid_argument'
-          : typed instanceof Error && 'code' in typed && typed.code === 'ETCD_UNAVAILABLE'
+          : typed instanceof UnavailableError
             ? 'unavailable'
             : null;
     const message = describe(typed);
     if (cause === null) {
-      this.log.warn({ err: message, state: this.state }, 'lost etcd session or leadership');
+      this.log.warn({ err: typed, state: this.state }, 'lost etcd session or leadership');
     } else {
       this.setProblem('etcd', cause, message);
     }
@@ -505,7 +514,10 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     const from = this.state;
     if (from === to) return;
     this.state = to;
-    this.log.info({ from, to, reason, cause, token: this.token }, `state ${from} -> ${to}`);
+    this.log.info(
+      { event: 'state', from, to, reason, cause, token: this.token },
+      `state ${from} -> ${to}`,
+    );
     this.emit('state', { from, to, reason, token: this.token, cause });
   }
 
@@ -593,7 +605,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       await putMember(this.etcd, this.keys, session, info);
     } catch (err) {
       if (options.throwing) throw err;
-      this.log.debug({ err: describe(err) }, 'member heartbeat failed');
+      this.log.debug({ err }, 'member heartbeat failed');
     }
   }
 }

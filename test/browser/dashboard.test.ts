@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { AuditResponse, JobHistory, LeadersResponse } from '../../src/api/types.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { getStatus } from '../../src/control/status.js';
 import { testNamespace } from '../helpers/namespace.js';
@@ -67,6 +68,15 @@ let pageB: Page;
 let pageC: Page;
 /** Uncaught page errors and CSP violations, per page. */
 const problems: string[] = [];
+/** Every dashboard module a page loaded (URL and Cache-Control of the answer). */
+const modules: { url: string; cache: string | undefined }[] = [];
+/** The newest answer each page got, by page label and request path (`A /api/v1/audit?job=x`). */
+const answers = new Map<string, unknown>();
+
+/** The newest answer `page` got to `path` (with query), once it got one. */
+function answer<T>(label: string, pathAndQuery: string): T | undefined {
+  return answers.get(`${label} ${pathAndQuery}`) as T | undefined;
+}
 
 async function openPage(url: string, label: string): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
@@ -75,6 +85,17 @@ async function openPage(url: string, label: string): Promise<Page> {
   page.on('pageerror', (err) => problems.push(`${label}: ${err.message}`));
   page.on('console', (msg) => {
     if (/content security policy/i.test(msg.text())) problems.push(`${label}: ${msg.text()}`);
+  });
+  page.on('response', (res) => {
+    const url = new URL(res.url());
+    if (url.pathname.startsWith('/assets/') && url.pathname.endsWith('.js')) {
+      modules.push({ url: url.pathname + url.search, cache: res.headers()['cache-control'] });
+    }
+    if (!url.pathname.startsWith('/api/v1/') || !res.ok()) return;
+    res.json().then(
+      (body: unknown) => answers.set(`${label} ${url.pathname}${url.search}`, body),
+      () => undefined,
+    );
   });
   await page.goto(url);
   return page;
@@ -196,6 +217,11 @@ describe('dashboard', () => {
       await expect.poll(() => text(pageA, `member-${id}-age`)).toMatch(/^(just now|\d+ s ago)$/);
     }
     expect(await text(pageA, 'self')).toContain('dash-a');
+    // Who led when: the current leader's term, recorded when it took over.
+    const leaderNow = (await getStatus(ctx)).leader;
+    await expect
+      .poll(() => pageA.getByTestId('leader-term').last().getAttribute('data-replica'))
+      .toBe(leaderNow);
     for (const job of ['heartbeat', 'nightly-report', 'invoice-sync']) {
       expect(await visible(pageA, `job-${job}`)).toBe(true);
     }
@@ -218,6 +244,15 @@ describe('dashboard', () => {
     await expect
       .poll(() => pageA.getByTestId('job-invoice-sync-lastrun').innerText(), { timeout: 15_000 })
       .toContain('503');
+
+    // The modules import each other by hashed URL (the server adds `?v=`): every one is loaded
+    // once, cacheable, and the chart's uPlot among them.
+    const loaded = modules.map((m) => m.url);
+    expect(loaded.length).toBeGreaterThan(10);
+    expect(loaded.filter((u) => !/\?v=[0-9a-f]{16}$/.test(u))).toEqual([]);
+    expect(new Set(loaded.map((u) => u.split('?')[0])).size).toBe(loaded.length);
+    expect(loaded.some((u) => u.startsWith('/assets/uplot.esm.js?v='))).toBe(true);
+    expect(modules.every((m) => m.cache === 'public, max-age=31536000, immutable')).toBe(true);
 
     pageB = await openPage(`${b!.http}/#token=${TOKEN}`, 'B');
     pageC = await openPage(`${c!.http}/`, 'C');
@@ -344,6 +379,131 @@ describe('dashboard', () => {
     await expect.poll(count).toBe('(3)');
   });
 
+  it("draws each job's timeline from its history: one mark per entry, the same statuses", async () => {
+    await pageA.setViewportSize({ width: 1280, height: 900 });
+    for (const job of ['heartbeat', 'invoice-sync']) {
+      const details = pageA.getByTestId(`job-${job}-runs`);
+      await details.locator('summary').click();
+      await pageA.getByTestId(`job-${job}-timeline`).waitFor();
+    }
+    // The page draws the newest answer it got: compare with that answer (the every-2-seconds
+    // job changes between two reads of the API).
+    const marks = (job: string) =>
+      pageA
+        .getByTestId(`job-${job}-timeline`)
+        .getByTestId('timeline-mark')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    const fromApi = (job: string) => {
+      const history = answer<JobHistory>('A', `/api/v1/jobs/${job}/history?limit=200`);
+      return history?.entries.map((e) => (e.kind === 'run' ? e.status : 'skipped')).reverse();
+    };
+    for (const job of ['heartbeat', 'invoice-sync']) {
+      await expect
+        .poll(
+          async () => {
+            const shown = await marks(job);
+            const expected = fromApi(job);
+            return (
+              expected !== undefined && expected.length > 0 && shown.join() === expected.join()
+            );
+          },
+          { timeout: 20_000 },
+        )
+        .toBe(true);
+    }
+    expect(await marks('heartbeat')).toContain('completed');
+    // The failing job's runs are failed marks; it retries nothing, so each fire is one mark.
+    await expect.poll(async () => (await marks('invoice-sync')).includes('failed')).toBe(true);
+
+    // Hover or focus a mark for its details; the marks are one tab stop and the arrow keys move.
+    const timeline = pageA.getByTestId('job-heartbeat-timeline');
+    await timeline.locator('[data-testid="timeline-mark"][tabindex="0"]').focus();
+    await pageA.keyboard.press('Home');
+    await pageA.keyboard.press('ArrowRight');
+    const focused = await pageA.evaluate(
+      '[document.activeElement?.dataset.testid, document.activeElement?.getAttribute("aria-label")]',
+    );
+    expect(focused).toEqual(['timeline-mark', expect.stringMatching(/fire of .* started .* took/)]);
+    const detail = pageA.getByTestId('job-heartbeat-runs').locator('.mark-detail');
+    expect(await detail.innerText()).toBe((focused as string[])[1]);
+
+    // The chart: one point per run shown, duration and start lag (uPlot, drawn on a canvas).
+    const chart = pageA.getByTestId('job-heartbeat-chart');
+    await expect.poll(() => chart.locator('canvas').count()).toBeGreaterThan(0);
+    const history = answer<JobHistory>('A', '/api/v1/jobs/heartbeat/history?limit=200')!;
+    expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThan(0);
+    expect(Number(await chart.getAttribute('data-points'))).toBeLessThanOrEqual(
+      history.entries.filter((e) => e.kind === 'run').length,
+    );
+    expect(await chart.innerText()).toMatch(/start lag/);
+    // Upcoming fires (no calendar here: the next 10 fires).
+    await expect
+      .poll(() => pageA.getByTestId('job-heartbeat-upcoming').locator('li').count())
+      .toBeGreaterThan(5);
+  });
+
+  it('marks upcoming fires that a calendar excludes, with the reason', async () => {
+    // The job detail's `upcoming` (from calendars) is rendered when present: given here by
+    // rewriting the API's answer in the browser.
+    const route = `**/api/v1/jobs/${JOB}`;
+    await pageA.route(route, async (r) => {
+      const res = await r.fetch();
+      const body = (await res.json()) as { nextFires: string[] };
+      const [first, second, third] = body.nextFires;
+      await r.fulfill({
+        response: res,
+        json: {
+          ...body,
+          upcoming: [
+            { at: first, skipped: 'excluded: holidays' },
+            { at: second },
+            { at: third, skipped: 'outside active window' },
+          ],
+        },
+      });
+    });
+    try {
+      const details = pageA.getByTestId(`job-${JOB}-runs`);
+      if ((await details.getAttribute('open')) !== null) await details.locator('summary').click();
+      await details.locator('summary').click();
+      const upcoming = pageA.getByTestId(`job-${JOB}-upcoming`);
+      await expect.poll(() => upcoming.locator('li').count()).toBe(3);
+      const excluded = upcoming.locator('li[data-skipped="excluded: holidays"]');
+      expect(await excluded.innerText()).toContain('excluded: holidays');
+      expect(await upcoming.locator('li[data-skipped]').count()).toBe(2);
+      expect(await upcoming.locator('li').nth(1).getAttribute('data-skipped')).toBeNull();
+    } finally {
+      await pageA.unroute(route);
+    }
+  });
+
+  it("summarises each job's audit of the last 24 hours with the API's numbers", async () => {
+    for (const job of ['heartbeat', 'nightly-report', 'invoice-sync']) {
+      const summary = pageA.getByTestId(`job-${job}-audit`);
+      await summary.scrollIntoViewIfNeeded();
+      await expect
+        .poll(async () => {
+          const audit = answer<AuditResponse>('A', `/api/v1/audit?job=${job}`)?.jobs[0];
+          if (!audit) return 'no answer yet';
+          const shown = await summary.innerText();
+          const n = (x: number) => x.toLocaleString('en-US');
+          const want = [
+            `last 24 h: ${n(audit.expected)} expected`,
+            `${n(audit.counts.ran)} ran once`,
+            ...(['skipped', 'refused', 'missing', 'duplicate'] as const)
+              .filter((k) => audit.counts[k] > 0)
+              .map((k) => `${n(audit.counts[k])} ${k}`),
+          ];
+          const missing = want.filter((w) => !shown.includes(w));
+          return missing.length === 0 ? 'ok' : `"${shown}" lacks ${missing.join('; ')}`;
+        })
+        .toBe('ok');
+    }
+    // The every-2-seconds job has run: its summary counts instants.
+    const heartbeat = answer<AuditResponse>('A', '/api/v1/audit?job=heartbeat')!.jobs[0]!;
+    expect(heartbeat.expected).toBeGreaterThan(0);
+  });
+
   it('fits a phone-width screen: no horizontal scroll, every job card visible', async () => {
     await pageA.setViewportSize({ width: 375, height: 812 });
     await expect
@@ -360,7 +520,60 @@ describe('dashboard', () => {
       expect(box!.x + box!.width).toBeLessThanOrEqual(375);
       expect(await card.getByTestId(`job-${job}-trigger`).isVisible()).toBe(true);
     }
+    // The open details (timeline, chart) and the cluster timeline fit as well.
+    for (const id of ['job-heartbeat-timeline', 'job-heartbeat-chart', 'leader-timeline']) {
+      const el = pageA.getByTestId(id);
+      await el.scrollIntoViewIfNeeded();
+      const box = (await el.boundingBox())!;
+      expect(box.x, id).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, id).toBeLessThanOrEqual(375);
+    }
+    await expect
+      .poll(() =>
+        pageA.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth'),
+      )
+      .toBeLessThanOrEqual(0);
     await screenshot(pageA, 'dashboard-phone.png');
+  });
+
+  it('shows a fail-over in the cluster timeline when the leader is killed', async () => {
+    const before = await getStatus(ctx);
+    const old = replicas.find((r) => r.id === before.leader)!;
+    // Watch from a page whose replica survives.
+    const [page, http] =
+      old.id === 'dash-a' ? [pageB, replicas[1]!.http] : [pageA, replicas[0]!.http];
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await old.kill9();
+    const after = await waitForLeader(ctx, (s) => s.leader !== null && s.leader !== old.id);
+    const terms = page.getByTestId('leader-term');
+    // Newest first: the new leader's term, marked as a fail-over from the killed one.
+    await expect
+      .poll(
+        async () => [
+          await terms.first().getAttribute('data-replica'),
+          await terms.first().getAttribute('data-failover'),
+        ],
+        { timeout: 30_000 },
+      )
+      .toEqual([after.leader, old.id]);
+    const res = await fetch(`${http}/api/v1/cluster/leaders`);
+    const api = (await res.json()) as LeadersResponse;
+    const shown = await terms.evaluateAll((els) => els.map((e) => e.getAttribute('data-token')));
+    expect(shown).toEqual(api.terms.map((t) => t.token).reverse());
+    expect(api.terms.length).toBeGreaterThanOrEqual(2);
+    expect(api.terms.at(-2)!.replica).toBe(old.id);
+    expect(api.terms.at(-2)!.end).toBe(api.terms.at(-1)!.start);
+    expect(api.terms.at(-1)).toMatchObject({
+      replica: after.leader,
+      token: after.token,
+      end: null,
+    });
+    const bad = await fetch(`${http}/api/v1/cluster/leaders?since=yesterday`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toContain(
+      'since must be an ISO 8601 time',
+    );
+    await screenshot(page, 'dashboard-failover.png');
     expect(problems).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, expect, inject, it } from 'vitest';
-import { startTelephonySink, type TelephonySink } from '../../src/telephony/sink.js';
+import { startTelephonySink, type TelephonySink } from '../../jobs/telephony/sink.js';
 import { queueIdle } from '../helpers/executions.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { makeTempDir, spawnManaged, type ManagedProcess } from '../helpers/process.js';

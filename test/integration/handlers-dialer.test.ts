@@ -14,7 +14,7 @@ import {
   startTelephonySink,
   type SinkRecord,
   type TelephonySink,
-} from '../../src/telephony/sink.js';
+} from '../../jobs/telephony/sink.js';
 import type { RunContext } from '../../src/worker/handler.js';
 
 /** 09:00 in New York on Monday 2026-03-09, the day after the switch to EDT: 13:00Z. */

@@ -216,7 +216,15 @@ describe('etcd with authentication', () => {
         .log(100_000)
         .split('\n')
         .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string; cause?: string; err?: string });
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              level: number;
+              msg: string;
+              cause?: string;
+              err?: { message: string };
+            },
+        );
     await waitFor(() => lines().filter((l) => l.msg === 'etcd call failed').length >= 3, {
       timeoutMs: 20_000,
       description: 'the replica with a wrong password retried three times',
@@ -227,7 +235,7 @@ describe('etcd with authentication', () => {
       cause: 'auth',
       msg: 'etcd refused the credentials or the rights; state unknown, retrying with backoff',
     });
-    expect(errors[0]!.err).toContain('authentication failed');
+    expect(errors[0]!.err?.message).toContain('authentication failed');
     const ready = await fetch(`${wrong.http}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({

@@ -69,13 +69,26 @@ describe('deploy files', () => {
     const compose = parse(read('docker-compose.yaml'), { merge: true }) as {
       services: Record<
         string,
-        { image: string; command?: string[]; environment?: Record<string, string> }
+        {
+          image: string;
+          entrypoint?: string[];
+          command?: string[];
+          environment?: Record<string, string>;
+        }
       >;
     };
     const baton = Object.values(compose.services).filter((s) => s.image.startsWith('baton'));
     expect(baton.length).toBeGreaterThanOrEqual(5);
     for (const s of baton) {
-      expectValidCommand(s.command!);
+      if (s.entrypoint) {
+        // An example's own program in the image (built from its .ts source under jobs/).
+        const [node, script] = s.entrypoint;
+        expect(node).toBe('node');
+        expect(script).toMatch(/^dist\/jobs\/.+\.js$/);
+        expect(
+          existsSync(path.join(ROOT, script!.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
+        ).toBe(true);
+      } else expectValidCommand(s.command!);
       expectKnownEnv(Object.keys(s.environment ?? {}));
     }
   });

@@ -503,3 +503,62 @@ export function analyzeLedger(input: LedgerInput): LedgerVerdict {
     violations,
   };
 }
+
+/** What `baton audit --json` says of one job (the fields the cross-check reads). */
+export interface AuditedJob {
+  job: string;
+  ok: boolean;
+  instants: { fireId: string; at: string; outcome: string; executions: number }[];
+  unaccounted: { fireId: string; status: string }[];
+}
+
+/**
+ * Holds `baton audit` to the handlers' own ledger: every instant the audit accounts for must agree
+ * with what handlers actually executed (`ran`: at least once; `re-executed`: more than once;
+ * `skipped` and `refused`: never), no instant may be unaccounted for (`missing`, `duplicate`,
+ * `pending`), and every execution of a scheduled fire in the audited range must be one the audit
+ * lists as run. Fire ids in `ignore` (committed but never published when the replicas stopped)
+ * are left out. Returns the disagreements, one line each.
+ */
+export function crossCheckAudit(
+  audits: readonly AuditedJob[],
+  execs: readonly Execution[],
+  range: { from: number; to: number },
+  ignore: ReadonlySet<string> = new Set(),
+): string[] {
+  const problems: string[] = [];
+  const ran = new Map<string, number>();
+  for (const e of execs) ran.set(e.fireId, (ran.get(e.fireId) ?? 0) + 1);
+  const listed = new Map<string, string>();
+  for (const a of audits) {
+    for (const u of a.unaccounted)
+      problems.push(`audit: ${a.job}: execution of ${u.fireId} (${u.status}) nothing accounts for`);
+    for (const i of a.instants) {
+      listed.set(i.fireId, i.outcome);
+      if (ignore.has(i.fireId)) continue;
+      const n = ran.get(i.fireId) ?? 0;
+      const agree =
+        i.outcome === 'ran'
+          ? n >= 1
+          : i.outcome === 're-executed'
+            ? n >= 2
+            : i.outcome === 'skipped' || i.outcome === 'refused'
+              ? n === 0
+              : false;
+      if (!agree)
+        problems.push(
+          `audit: ${i.fireId} is ${i.outcome} (${i.executions} recorded starts), handlers executed it ${n} times`,
+        );
+    }
+  }
+  for (const e of execs) {
+    if (e.scheduledAt < range.from || e.scheduledAt > range.to || ignore.has(e.fireId)) continue;
+    if (!/@\d+$/.test(e.fireId)) continue; // manual runs are not instants of the schedule
+    const outcome = listed.get(e.fireId);
+    if (outcome !== 'ran' && outcome !== 're-executed')
+      problems.push(
+        `audit: ${e.fireId} executed on ${e.worker} but the audit ${outcome ? `says ${outcome}` : 'does not list it'}`,
+      );
+  }
+  return [...new Set(problems)];
+}

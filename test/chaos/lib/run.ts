@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { compileSchedule, firesBetween } from '../../../src/cron/index.js';
 import { redisKeys } from '../../../src/redis/keys.js';
+import { baton } from '../../helpers/cli.js';
 import { testNamespace } from '../../helpers/namespace.js';
 import { waitFor } from '../../helpers/wait.js';
 import {
@@ -29,6 +30,9 @@ import {
   type LedgerVerdict,
   type SkipRange,
   type WorkerDecision,
+  crossCheckAudit,
+  executions,
+  type AuditedJob,
 } from './ledger.js';
 import { CHAOS_SCHEDULES, ChaosStack, type UnexpectedExit } from './stack.js';
 
@@ -74,6 +78,17 @@ export interface ChaosReport {
   notRecovered: string[];
   notes: string[];
   verdict: LedgerVerdict;
+  /**
+   * `baton audit --json` over the decided range, held to the handlers' ledger: its exit code and
+   * every disagreement (also in `verdict.violations`); null when the run did not get that far.
+   */
+  audit: {
+    exitCode: number;
+    from: string;
+    to: string;
+    instants: number;
+    disagreements: string[];
+  } | null;
   /** No ledger violation and every fault recovered. */
   passed: boolean;
 }
@@ -284,6 +299,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const notes: string[] = [];
   const records: FaultRecord[] = [];
   let verdict: LedgerVerdict | undefined;
+  let audit: ChaosReport['audit'] = null;
   let leaderChanges = 0;
   try {
     await stack.start();
@@ -348,6 +364,41 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     collected.input.unpublishedAtEnd = unpublishedAtEnd;
     leaderChanges = collected.leaderChanges;
     verdict = analyzeLedger(collected.input);
+    // The second ledger: `baton audit` over the decided range must agree with the handlers'.
+    const decided = Object.values(watermarks).filter((w): w is number => w !== null);
+    if (decided.length > 0) {
+      const range = { from: startedAt, to: Math.min(...decided) };
+      const r = await baton(
+        [
+          'audit',
+          '--json',
+          '--all',
+          '--from',
+          new Date(range.from).toISOString(),
+          '--to',
+          new Date(range.to).toISOString(),
+        ],
+        stack.controlEnv(),
+      );
+      const jobs = r.stdout ? (JSON.parse(r.stdout) as { jobs: AuditedJob[] }).jobs : [];
+      const ignore = new Set(unpublishedAtEnd);
+      const disagreements = crossCheckAudit(
+        jobs,
+        executions(collected.input.ledger),
+        range,
+        ignore,
+      );
+      if (r.code !== 0 && ignore.size === 0 && disagreements.length === 0)
+        disagreements.push(`baton audit exited ${r.code}: ${r.stderr.trim()}`);
+      audit = {
+        exitCode: r.code,
+        from: new Date(range.from).toISOString(),
+        to: new Date(range.to).toISOString(),
+        instants: jobs.reduce((n, j) => n + j.instants.length, 0),
+        disagreements,
+      };
+      verdict.violations.push(...disagreements);
+    }
   } catch (err) {
     notes.push(`the run failed: ${(err as Error).stack ?? String(err)}`);
     log(`run failed: ${(err as Error).message}`);
@@ -412,6 +463,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     notRecovered,
     notes,
     verdict: finalVerdict,
+    audit,
     passed:
       verdict !== undefined && finalVerdict.violations.length === 0 && notRecovered.length === 0,
   };
@@ -473,6 +525,10 @@ export function summaryMarkdown(r: ChaosReport): string {
       (j) =>
         `| ${j.job} | ${j.expected} | ${j.executed} | ${j.skippedRecorded} | ${j.lost} | ${j.notCounted} | ${j.longestGapInstants} |`,
     ),
+    '',
+    r.audit
+      ? `\`baton audit\` from ${r.audit.from} to ${r.audit.to}: ${r.audit.instants} instants, exit ${r.audit.exitCode}, ${r.audit.disagreements.length} disagreements with the handlers' ledger.`
+      : '`baton audit` did not run.',
     '',
   ];
   if (v.duplicates.length > 0) {

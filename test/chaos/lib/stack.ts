@@ -314,6 +314,17 @@ export class ChaosStack {
     return this.options.namespace;
   }
 
+  /** The environment of a `baton` command against this stack (straight to etcd and Redis). */
+  controlEnv(): NodeJS.ProcessEnv {
+    return {
+      BATON_ETCD: this.cluster.endpointsCsv,
+      BATON_REDIS: this.redis.url,
+      BATON_NAMESPACE: this.namespace,
+      BATON_QUEUE_PREFIX: this.namespace,
+      BATON_JOBS: this.jobsDir,
+    };
+  }
+
   /** Starts everything; on failure stops what was started and rethrows. */
   async start(): Promise<void> {
     try {

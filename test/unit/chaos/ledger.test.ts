@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   analyzeLedger,
+  crossCheckAudit,
+  executions,
   parseLedger,
+  type AuditedJob,
   type LedgerInput,
   type LedgerLine,
 } from '../../chaos/lib/ledger.js';
@@ -206,5 +209,60 @@ describe('chaos ledger analysis', () => {
         .map((l) => JSON.stringify(l))
         .join('\n') + '\n{"ev":"sta';
     expect(parseLedger(text)).toHaveLength(10);
+  });
+});
+
+describe('the audit cross-check', () => {
+  const range = { from: at(0), to: at(5) };
+  const audited = (
+    outcomes: [number, string, number][],
+    unaccounted: AuditedJob['unaccounted'] = [],
+  ): AuditedJob[] => [
+    {
+      job: 'tick',
+      ok: true,
+      unaccounted,
+      instants: outcomes.map(([i, outcome, n]) => ({
+        fireId: `tick@${at(i)}`,
+        at: new Date(at(i)).toISOString(),
+        outcome,
+        executions: n,
+      })),
+    },
+  ];
+  const execs = executions([...exec(1), ...exec(2), ...exec(2, { start: at(2) + 900 })]);
+
+  it('agrees when the audit says what the handlers did', () => {
+    const a = audited([
+      [1, 'ran', 1],
+      [2, 're-executed', 2],
+      [3, 'skipped', 0],
+    ]);
+    expect(crossCheckAudit(a, execs, range)).toEqual([]);
+  });
+
+  it('fails on every kind of disagreement', () => {
+    const a = audited(
+      [
+        [1, 'skipped', 0], // it ran
+        [2, 'ran', 1], // fine: ran at least once
+        [3, 'ran', 1], // it never ran
+        [4, 'missing', 0],
+      ],
+      [{ fireId: 'tick@1', status: 'completed' }],
+    );
+    const extra = executions([...exec(1), ...exec(2), ...exec(5)]); // 5 is not listed
+    const problems = crossCheckAudit(a, extra, range);
+    expect(problems.some((p) => p.includes(`tick@${at(1)} is skipped`))).toBe(true);
+    expect(problems.some((p) => p.includes(`tick@${at(3)} is ran`))).toBe(true);
+    expect(problems.some((p) => p.includes(`tick@${at(4)} is missing`))).toBe(true);
+    expect(problems.some((p) => p.includes(`tick@${at(5)} executed`))).toBe(true);
+    expect(problems.some((p) => p.includes('nothing accounts for'))).toBe(true);
+    expect(problems.some((p) => p.includes(`tick@${at(2)}`))).toBe(false);
+  });
+
+  it('leaves out fires still in the outbox when the replicas stopped', () => {
+    const a = audited([[4, 'missing', 0]]);
+    expect(crossCheckAudit(a, [], range, new Set([`tick@${at(4)}`]))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../src/cli/index.js';
+import { runCli } from '../../helpers/cli-in-process.js';
 import { EXIT, reportError } from '../../../src/cli/exit.js';
 import { parseFrom } from '../../../src/cli/next.js';
 import { resolveConfig } from '../../../src/config/index.js';
@@ -13,16 +13,7 @@ import { redactUrl } from '../../../src/log.js';
 
 afterEach(() => vi.restoreAllMocks());
 
-/** Runs the CLI in-process; returns the exit code and what it wrote. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((out += String(c)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((err += String(c)), true));
-  const code = await main(args);
-  vi.restoreAllMocks();
-  return { code, out, err };
-}
+const run = runCli;
 
 describe('usage errors exit 2', () => {
   it.each([

@@ -8,6 +8,7 @@ function owned(k: RedisKeys, job: string, fireId: string): string[] {
     k.events,
     k.abort,
     k.fence,
+    k.leaders,
     k.started(fireId),
     ...Object.values(k.run(job)),
     ...Object.values(k.skips(job)),
@@ -42,6 +43,7 @@ describe('the Redis key layout', () => {
     expect(k.events).toBe('bull:baton:prod:events');
     expect(k.abort).toBe('bull:baton:prod:abort');
     expect(k.fence).toBe('bull:baton:prod:fence');
+    expect(k.leaders).toBe('bull:baton:prod:leaders');
     expect(k.started('tick@1000')).toBe('bull:baton:prod:started:tick@1000');
     // Shared by prefix: the claim, and BullMQ's own keys.
     expect(k.owner).toBe('bull:baton:namespace');

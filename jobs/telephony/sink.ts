@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from 'pino';
 
 /**
  * A stand-in for a telephony provider, for the `appointment-dialer` example: it records the calls

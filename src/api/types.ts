@@ -1,0 +1,63 @@
+/**
+ * The shapes of the HTTP API's answers, in one place for its clients: the dashboard's modules
+ * import them in JSDoc (`@import`) and `tsconfig.dashboard.json` checks them against these.
+ */
+import type { JobAudit } from '../control/audit.js';
+import type { JobDetail, JobsPage } from '../control/jobs.js';
+import type { LeaderTerm } from '../history/leader-terms.js';
+import type { MemberInfo, ReplicaState } from '../coordination/members.js';
+
+export type { BatonEvent, BatonEventType } from '../events/bus.js';
+export type { InstantOutcome, JobAudit } from '../control/audit.js';
+export type { JobDetail, JobSummary, JobsPage } from '../control/jobs.js';
+export type { LeaderTerm } from '../history/leader-terms.js';
+export type { MemberInfo, ReplicaState } from '../coordination/members.js';
+export type { PauseRecord } from '../coordination/intents.js';
+export type {
+  HistoryEntry,
+  JobHistory,
+  RunRecord,
+  RunStatus,
+  SkipEntry,
+} from '../history/records.js';
+
+/** `GET /api/v1/status`. */
+export interface StatusResponse {
+  namespace: string;
+  leader: string | null;
+  token: string | null;
+  /** Every live member, with the age of its heartbeat as this replica sees it. */
+  members: (MemberInfo & { heartbeatAgeMs: number })[];
+  /** The replica that answered. */
+  self: { id: string; state: ReplicaState; ready: boolean };
+}
+
+/** `GET /api/v1/jobs`. */
+export type JobsResponse = JobsPage;
+
+/**
+ * One upcoming instant of a job, with why it will be skipped when it will (`excluded: holidays`,
+ * `outside active window`). Job details carry a list of them where the schedule knows exclusions.
+ */
+export interface UpcomingFire {
+  at: string;
+  skipped?: string;
+}
+
+/** `GET /api/v1/jobs/:name`. */
+export type JobDetailResponse = JobDetail & { upcoming?: UpcomingFire[] };
+
+/** `GET /api/v1/audit`. */
+export interface AuditResponse {
+  jobs: JobAudit[];
+}
+
+/** `GET /api/v1/cluster/leaders`. */
+export interface LeadersResponse {
+  terms: LeaderTerm[];
+}
+
+/** Every error answer. */
+export interface ErrorResponse {
+  error: { code: string; message: string };
+}
