@@ -161,7 +161,7 @@ export class Alerts {
         await this.deps.fence.recordTakeover(this.deps.leadership.token, read.header.revision);
         break;
       } catch (err) {
-        this.log.debug({ err: (err as Error).message }, 'alerts: cannot record the fence yet');
+        this.log.debug({ err }, 'alerts: cannot record the fence yet');
         await this.sleep(TICK_MS);
       }
     }
@@ -183,8 +183,7 @@ export class Alerts {
         jobs = await this.detectRuns();
         if (this.checkFrom !== null && this.deps.now() >= this.checkFrom) await this.checkMissed();
       } catch (err) {
-        if (!this.stopped)
-          this.log.debug({ err: (err as Error).message }, 'alerts: detection failed; retrying');
+        if (!this.stopped) this.log.debug({ err }, 'alerts: detection failed; retrying');
       }
       // Each tick reads the history of every job with run alerts: with many thousands of them,
       // tick less often (1 s per 10,000 jobs, at most 15 s) rather than load Redis.
@@ -438,8 +437,7 @@ export class Alerts {
         if (next !== null) wait = Math.min(TICK_MS * 2, Math.max(0, next - this.deps.now()));
         else if (!this.deps.definitions().some(hasAlerts)) wait = IDLE_TICK_MS; // raising wakes it
       } catch (err) {
-        if (!this.stopped)
-          this.log.debug({ err: (err as Error).message }, 'alerts: delivery failed; retrying');
+        if (!this.stopped) this.log.debug({ err }, 'alerts: delivery failed; retrying');
       }
       await this.sleep(wait, (w) => (this.wakeDelivery = w));
       this.wakeDelivery = null;
