@@ -8,6 +8,7 @@ import type { RedisKeys } from '../redis/keys.js';
 import type { LeaderEvent } from '../scheduler/fire-loop.js';
 import type { Replica, StateChange } from '../scheduler/replica.js';
 import { EndedRunsTail } from '../history/tail.js';
+import type { AlertDelivery } from '../alerts/index.js';
 
 export interface MetricsOptions {
   replica: Replica;
@@ -198,6 +199,16 @@ export class Metrics {
       },
     });
 
+    const alertDeliveries = new Counter({
+      name: 'baton_alert_deliveries_total',
+      help:
+        'Alert webhook attempts settled by this replica as leader, by event (failure, missed, ' +
+        'stale, recovered) and outcome: delivered, retried (failed, tried again later), failed ' +
+        '(given up)',
+      labelNames: ['event', 'outcome'],
+      registers: [registry],
+    });
+
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
     const onState = (e: StateChange) => {
@@ -212,11 +223,15 @@ export class Metrics {
       }
     };
     const onLeader = (e: LeaderEvent) => this.onLeaderEvent(e);
+    const onAlert = (e: AlertDelivery) =>
+      alertDeliveries.inc({ event: e.event, outcome: e.outcome });
     replica.on('state', onState);
     replica.on('leader', onLeader);
+    replica.on('alert', onAlert);
     this.detach.push(
       () => replica.off('state', onState),
       () => replica.off('leader', onLeader),
+      () => replica.off('alert', onAlert),
     );
   }
 

@@ -1,4 +1,5 @@
 import cronstrue from 'cronstrue';
+import { publicAlerts } from '../definitions/alerts.js';
 import type { Redis } from 'ioredis';
 import { Intents, type PauseRecord } from '../coordination/intents.js';
 import type { JobDefinition } from '../definitions/types.js';
@@ -340,7 +341,8 @@ export async function getJob(
   ]);
   const summary = summarize(def, paused, history.runs[0] ?? null, now);
   return {
-    job: { ...summary, definition: def },
+    // Webhook URLs and header values may be secrets: the API shows them redacted.
+    job: { ...summary, definition: { ...def, alerts: publicAlerts(def.alerts) } },
     nextFires: upcomingFires(def, now, 10),
     upcoming: upcomingInstants(def, now, 10),
     recentRuns: history.runs,

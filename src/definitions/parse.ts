@@ -25,7 +25,14 @@ import {
   MAX_PAYLOAD_DEPTH,
   MAX_YAML_DEPTH,
 } from './limits.js';
-import { NAME_PATTERN, describeValue, validateJob, type JobIssue } from './schema.js';
+import {
+  NAME_PATTERN,
+  describeValue,
+  validateDefaults,
+  validateJob,
+  type FileDefaults,
+  type JobIssue,
+} from './schema.js';
 import type { CalendarDefinition, JobDefinition } from './types.js';
 import { validateCalendar, type CalendarRef } from './calendars.js';
 
@@ -313,9 +320,30 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
     (jobsPair === undefined && findPair(root, 'calendar') !== undefined)
       ? 'calendar'
       : 'job';
+  let defaults: FileDefaults | undefined;
+  let defaultsBroken = false;
   if (isMap(root) && listPair !== undefined) {
+    // `defaults:` beside `jobs:` applies to every job of this file (docs/definitions.md).
+    const defaultsPair = jobsPair !== undefined ? findPair(root, 'defaults') : undefined;
+    if (defaultsPair !== undefined) {
+      const node = (defaultsPair.value as MaybeNode) ?? (defaultsPair.key as MaybeNode);
+      const checked = validateDefaults((data as { defaults?: unknown }).defaults);
+      if (checked.ok) defaults = checked.defaults;
+      else {
+        defaultsBroken = true;
+        for (const issue of checked.issues)
+          at(
+            isMap(node)
+              ? offsetOf(node, issue.path, issue.target)
+              : hasRange(node)
+                ? node.range[0]
+                : 0,
+            issue.message,
+          );
+      }
+    }
     for (const pair of root.items) {
-      if (pair === listPair) continue;
+      if (pair === listPair || pair === defaultsPair) continue;
       const k = pair.key as MaybeNode;
       at(
         hasRange(k) ? k.range[0] : 0,
@@ -376,7 +404,9 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
       nameLocation = { name: rawName, file, ...lineCounter.linePos(offset) };
       names.push(nameLocation);
     }
-    const result = validateJob(raw, { topLevel });
+    // A job of a file whose defaults are broken is not loaded without them.
+    if (defaultsBroken) continue;
+    const result = validateJob(raw, { topLevel, ...(defaults ? { defaults } : {}) });
     if (!result.ok) {
       for (const issue of result.issues)
         at(offsetOf(node, issue.path, issue.target), issue.message);

@@ -7,6 +7,13 @@ import { didYouMean } from './suggest.js';
 import { DATE_HINT, parseBound, parseDateRange } from './dates.js';
 import type { Exclusion } from '../cron/index.js';
 import type { JobDefinition } from './types.js';
+import {
+  ALERTS_EXPECTED,
+  ALERTS_KEYS_AT,
+  alertsSchema,
+  resolveAlerts,
+  type AlertsPolicy,
+} from './alerts.js';
 
 /**
  * Job and queue names: 1-63 characters of lowercase letters, digits, `.`, `_`, `-`, starting with
@@ -40,7 +47,10 @@ export const JOB_KEYS = [
   'exclude',
   'activeFrom',
   'activeUntil',
+  'alerts',
 ] as const;
+/** Every key a file's `defaults:` mapping may hold (applied to each job of the file). */
+export const DEFAULTS_KEYS = ['alerts'] as const;
 export const RETRY_KEYS = ['attempts', 'backoff', 'delay'] as const;
 export const RETENTION_KEYS = ['age', 'count'] as const;
 
@@ -265,6 +275,12 @@ export const jobSchema = z.strictObject({
   exclude: z.array(excludeEntry).optional(),
   activeFrom: boundString.optional(),
   activeUntil: boundString.optional(),
+  alerts: alertsSchema.optional(),
+});
+
+/** The zod schema of a file's `defaults:` mapping. */
+export const defaultsSchema = z.strictObject({
+  alerts: alertsSchema.optional(),
 });
 
 export type JobInput = z.input<typeof jobSchema>;
@@ -308,12 +324,14 @@ const EXPECTED: Record<string, string> = {
     "a date (2026-12-01, in the job's time zone) or a date-time with an offset (2026-12-01T09:00:00-05:00)",
   activeUntil:
     "a date (2026-12-24, in the job's time zone, the whole day included) or a date-time with an offset",
+  ...ALERTS_EXPECTED,
 };
 
 const KEYS_AT: Record<string, readonly string[]> = {
   '': JOB_KEYS,
   retries: RETRY_KEYS,
   retention: RETENTION_KEYS,
+  ...ALERTS_KEYS_AT,
 };
 
 /** Describes a YAML value for "got ..." in messages. */
@@ -370,23 +388,39 @@ function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
   return at;
 }
 
-function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boolean): JobIssue[] {
+/**
+ * An alert target written alone (`onFailure: { url: … }` or `onFailure: https://…`) is validated
+ * as item 0 of a list: leave that index out of where the problem is shown.
+ */
+function writtenAlertPath(raw: unknown, path: (string | number)[]): (string | number)[] {
+  if (path[0] !== 'alerts' || path[2] !== 0) return path;
+  const event = valueAt(raw, path.slice(0, 2));
+  return Array.isArray(event) ? path : [...path.slice(0, 2), ...path.slice(3)];
+}
+
+function issueToJobIssues(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  topLevel: boolean,
+  rootKeys: readonly string[] = JOB_KEYS,
+): JobIssue[] {
   const fullPath = issue.path.map((seg) => (typeof seg === 'symbol' ? String(seg) : seg));
+  const shownPath = writtenAlertPath(raw, fullPath);
   if (issue.code === 'unrecognized_keys') {
     const where = patternOf(fullPath);
-    const allowed = KEYS_AT[where] ?? [];
+    const allowed = where === '' ? rootKeys : (KEYS_AT[where] ?? []);
     const candidates = topLevel && where === '' ? [...allowed, 'jobs'] : allowed;
     return issue.keys.map((key) => {
       const guess = didYouMean(key, candidates);
       const scope = where === '' ? '' : ` in ${labelOf(fullPath)}`;
       return {
-        path: [...fullPath, key],
+        path: [...shownPath, key],
         target: 'key' as const,
         message: `unknown key ${excerpt(key)}${scope} (${guess === undefined ? '' : `did you mean ${JSON.stringify(guess)}? `}allowed keys: ${allowed.join(', ')})`,
       };
     });
   }
-  const path = writtenPath(raw, fullPath);
+  const path = writtenPath(raw, shownPath);
   const label = labelOf(path);
   const input = valueAt(raw, path);
   const expected = EXPECTED[patternOf(fullPath)] ?? EXPECTED[patternOf(path)];
@@ -420,6 +454,15 @@ function issueToJobIssues(issue: z.core.$ZodIssue, raw: unknown, topLevel: boole
         ];
       case 'labelled':
         return [{ path, target: 'value', message: issue.message.replaceAll('%s', label) }];
+      case 'alertUrl':
+        // Never the value: a webhook URL may hold a secret.
+        return [
+          {
+            path,
+            target: 'value',
+            message: `${label} ${(params as { what?: string }).what ?? 'is not a valid URL'} (use an http:// or https:// URL)`,
+          },
+        ];
       case 'json':
         return [
           {
@@ -462,7 +505,10 @@ export type ValidateJobResult = { ok: true; job: ValidatedJob } | { ok: false; i
  * Validates one job mapping (plain JS, as `yaml` produced it) and applies every default.
  * `topLevel` marks a job that is the whole file (then `jobs` is a did-you-mean candidate).
  */
-export function validateJob(raw: unknown, options: { topLevel?: boolean } = {}): ValidateJobResult {
+export function validateJob(
+  raw: unknown,
+  options: { topLevel?: boolean; defaults?: FileDefaults } = {},
+): ValidateJobResult {
   const parsed = jobSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues.flatMap((issue) =>
@@ -518,6 +564,7 @@ export function validateJob(raw: unknown, options: { topLevel?: boolean } = {}):
     description: v.description ?? null,
     owner: v.owner ?? null,
     tags: v.tags ?? [],
+    alerts: resolveAlerts(v.alerts, options.defaults?.alerts),
   };
   // Absent unless written, so definitions without them hash as before.
   if (v.exclude !== undefined && v.exclude.length > 0) job.exclude = v.exclude;
@@ -560,4 +607,31 @@ function activeWindow(
     };
   }
   return { ok: true, from: f, until: u };
+}
+
+/** What a file's `defaults:` gives every job of the file (a job's own keys win, per event). */
+export interface FileDefaults {
+  alerts: AlertsPolicy;
+}
+
+export type ValidateDefaultsResult =
+  { ok: true; defaults: FileDefaults } | { ok: false; issues: JobIssue[] };
+
+/** Validates a file's `defaults:` mapping (paths in issues are inside it). */
+export function validateDefaults(raw: unknown): ValidateDefaultsResult {
+  const parsed = defaultsSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.flatMap((issue) =>
+      issueToJobIssues(issue, raw, false, DEFAULTS_KEYS),
+    );
+    return {
+      ok: false,
+      issues: issues.map((i) =>
+        i.path.length === 0 && i.target === 'value'
+          ? { ...i, message: `defaults must be a mapping with ${DEFAULTS_KEYS.join(', ')}` }
+          : i,
+      ),
+    };
+  }
+  return { ok: true, defaults: { alerts: resolveAlerts(parsed.data.alerts, undefined) } };
 }

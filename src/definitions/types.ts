@@ -1,5 +1,6 @@
 import type { CatchUpPolicy } from '../cron/catchup.js';
 import type { ActiveBound, CalendarContent, Exclusion } from '../cron/index.js';
+import type { AlertsPolicy } from './alerts.js';
 
 /** How missed fires are handled when a leader (re)starts after a gap (src/cron/catchup.ts). */
 export type { CatchUpPolicy };
@@ -56,6 +57,8 @@ export interface JobDefinition {
   description: string | null;
   owner: string | null;
   tags: string[];
+  /** Webhooks per event (`alerts:`, or the file's `defaults:`); empty lists when none. */
+  alerts: AlertsPolicy;
   /**
    * Dates on which the job does not fire (evaluated on each instant's local date in `timezone`),
    * in the order written; calendars come with their content as loaded, so a change to a calendar

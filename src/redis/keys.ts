@@ -53,6 +53,21 @@ export interface RedisKeys {
   queueJob(queue: string, id: string): string;
   /** The prefix of {@link queueJob} keys of `queue`. */
   queueJobPrefix(queue: string): string;
+  /**
+   * Hash with a TTL: one alert delivery (an event to one webhook), `<eventId>/<targetId>`
+   * (src/alerts/): state `pending`, `delivered` or `failed`, the event, attempts. Event ids
+   * (`failure:<fireId>`, ...) hold one `:`, always after `alert:`, so no other key is reached.
+   */
+  alert(deliveryId: string): string;
+  /** Sorted set: ids of pending alert deliveries, scored by when to try next (epoch ms). */
+  readonly alertsPending: string;
+  /** String: the last instant of `job` the leader's dead-man check has looked at (epoch ms). */
+  alertsMissedCursor(job: string): string;
+  /**
+   * String: when a leader first watched `job`'s runs for alerts (epoch ms); runs that ended
+   * before raise nothing.
+   */
+  alertsSince(job: string): string;
 }
 
 /** Redis keys of the worker side for one job. */
@@ -105,6 +120,10 @@ export function redisKeys(prefix: string, namespace: string): RedisKeys {
     lastForbidRun: (job) => `${base}:lastrun:${job}`,
     queueJob: (queue, id) => `${prefix}:${queue}:${id}`,
     queueJobPrefix: (queue) => `${prefix}:${queue}:`,
+    alert: (deliveryId) => `${base}:alert:${deliveryId}`,
+    alertsPending: `${base}:alerts:pending`,
+    alertsMissedCursor: (job) => `${base}:alerts:missed:${job}`,
+    alertsSince: (job) => `${base}:alerts:since:${job}`,
   };
 }
 

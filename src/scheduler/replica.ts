@@ -36,6 +36,7 @@ import { createRedis, lastConnectionError } from '../redis/connection.js';
 import { redisKeysOf } from '../redis/keys.js';
 import { Backoff, SESSION_RETRY } from '../retry.js';
 import { VERSION } from '../version.js';
+import { Alerts, type AlertDelivery } from '../alerts/index.js';
 import { FireLoop, type LeaderEvent } from './fire-loop.js';
 
 /** A state change; leaving `leader`, `cause` says why, typed (`baton_step_downs_total{cause}`). */
@@ -64,6 +65,8 @@ export interface ReplicaEvents {
   problem: [{ service: 'etcd' | 'redis'; cause: FailureCause | null; message: string }];
   /** The replica cannot go on (its queue prefix belongs to another namespace); it stops. */
   fatal: [Error];
+  /** As leader: an alert delivery attempt was settled. */
+  alert: [AlertDelivery];
 }
 
 export interface ReplicaOptions {
@@ -95,6 +98,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
   private watcher: DefinitionsSource | null = null;
   private session: Session | null = null;
   private loop: FireLoop | null = null;
+  private alerts: Alerts | null = null;
   private stopping = false;
   private stopWake: (() => void) | null = null;
   private running: Promise<void> | null = null;
@@ -296,7 +300,22 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           clockOffsetMs: this.config.clockOffsetMs,
           emit: (event) => this.onLeaderEvent(event),
         });
-        await this.loop.run();
+        // Alerts are the leader's too: started and stopped with the fire loop (src/alerts/).
+        this.alerts = new Alerts({
+          etcd: this.etcd,
+          redis: this.redis,
+          keys: redisKeysOf(this.config),
+          leadership,
+          fence: this.dispatcher,
+          assertLeader: () => session!.assertValid(),
+          replicaId: this.id,
+          definitions: () => this.definitions(),
+          now: () => Date.now() + this.config.clockOffsetMs,
+          httpUrl: () => this.httpUrl,
+          logger: this.log.child({ token: leadership.token }),
+          onDelivery: (delivery) => this.emit('alert', delivery),
+        }).start();
+        await this.loop.run().finally(() => this.alerts?.stop());
         if (!this.stopping) {
           session.end(SessionEnd.of(leadership.signal.reason ?? 'leadership ended'));
         }
@@ -304,6 +323,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         if (!this.stopping) over = this.onFailure(err, session);
       } finally {
         this.loop = null;
+        this.alerts = null;
         this.token = null;
         if (session?.ended) over = session.ending!;
         if (session && !this.stopping) {
@@ -475,6 +495,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         break;
       case 'takeover':
         this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');
+        this.alerts?.takeoverDone();
         break;
       case 'published':
         this.log.debug({ count: event.count, lagMs: event.lagMs }, 'published to redis');

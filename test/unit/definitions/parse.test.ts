@@ -38,6 +38,7 @@ describe('parseDefinitionsFile: defaults and shapes', () => {
       description: null,
       owner: null,
       tags: [],
+      alerts: { onFailure: [], onMissed: [], onStale: [], onRecovered: [] },
       source: { file: 'f.yaml', line: 1, col: 7 },
     } satisfies JobDefinition);
   });

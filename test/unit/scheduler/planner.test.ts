@@ -3,6 +3,7 @@ import type { Watermark, JobDecision } from '../../../src/coordination/ledger.js
 import type { JobDefinition } from '../../../src/definitions/types.js';
 import type { Order, RunOrder, SkipRecord } from '../../../src/fire.js';
 import { jitterMs } from '../../../src/cron/index.js';
+import { noAlerts } from '../../../src/definitions/alerts.js';
 import { BURST_MIN_JOBS, MAX_RUNS_PER_DECISION, Planner } from '../../../src/scheduler/planner.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
@@ -28,6 +29,7 @@ function def(name: string, over: Partial<JobDefinition> = {}): JobDefinition {
     description: null,
     owner: null,
     tags: [],
+    alerts: noAlerts(),
     source: { file: 'jobs.yaml', line: 1, col: 1 },
     ...over,
   };
