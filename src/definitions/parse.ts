@@ -27,6 +27,7 @@ import {
 } from './limits.js';
 import { NAME_PATTERN, describeValue, validateJob, type JobIssue } from './schema.js';
 import type { JobDefinition } from './types.js';
+import { readFastYaml } from './fast-yaml.js';
 
 /** Where a job name is declared: the position of its `name` value. */
 export interface NameLocation {
@@ -181,8 +182,60 @@ function tooDeep(tokens: readonly CST.Token[]): number | null {
 /**
  * Parses and validates the text of one definitions file. Pure: `file` is only used to label
  * problems and `source.file`. Never throws; every problem found is returned.
+ *
+ * A file in the plain layout nearly every definitions file has is read by a fast reader
+ * ({@link readFastYaml}); when that reader is not sure of the YAML, or the file has any problem,
+ * the file is read again by {@link parseDefinitionsFilePrecise}, which tracks positions and words
+ * every problem. The result is the same either way.
  */
 export function parseDefinitionsFile(file: string, text: string): FileResult {
+  return parseDefinitionsFileFast(file, text) ?? parseDefinitionsFilePrecise(file, text);
+}
+
+/**
+ * The result of a good file read by the fast reader, or undefined when the reader is not sure
+ * of the YAML or the file has any problem (then only the precise path can say what it is).
+ */
+export function parseDefinitionsFileFast(file: string, text: string): FileResult | undefined {
+  if (text.length > MAX_FILE_BYTES || Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
+    return undefined;
+  }
+  const doc = readFastYaml(text);
+  if (doc === undefined) return undefined;
+  const root = doc.value;
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
+  let entries: unknown[];
+  let topLevel = false;
+  if (Object.prototype.hasOwnProperty.call(root, 'jobs')) {
+    const list = (root as { jobs: unknown }).jobs;
+    if (Object.keys(root).length !== 1 || !Array.isArray(list)) return undefined;
+    if (list.length === 0 || list.length > MAX_JOBS_PER_FILE) return undefined;
+    entries = list;
+  } else {
+    entries = [root];
+    topLevel = true;
+  }
+  const jobs: JobDefinition[] = [];
+  const names: NameLocation[] = [];
+  const seen = new Set<string>();
+  for (const raw of entries) {
+    if (raw === null || typeof raw !== 'object') return undefined;
+    const at = doc.names.get(raw);
+    if (at === undefined) return undefined;
+    const result = validateJob(raw, { topLevel });
+    if (!result.ok || seen.has(result.job.name)) return undefined;
+    seen.add(result.job.name);
+    names.push({ name: result.job.name, file, line: at.line, col: at.col });
+    jobs.push({ ...result.job, source: { file, line: at.line, col: at.col } });
+  }
+  return { file, jobs, problems: [], names };
+}
+
+/**
+ * {@link parseDefinitionsFile} on `yaml`'s document, with positions: what every file with a
+ * problem (or YAML the fast reader leaves alone) goes through.
+ */
+export function parseDefinitionsFilePrecise(file: string, text: string): FileResult {
   const lineCounter = new LineCounter();
   const problems: DefinitionProblem[] = [];
   const jobs: JobDefinition[] = [];
