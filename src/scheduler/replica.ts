@@ -4,11 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
-import {
-  definitionsHash,
-  watchDefinitions,
-  type DefinitionsWatcher,
-} from '../definitions/index.js';
+import { watchDefinitions, type DefinitionsWatcher } from '../definitions/index.js';
 import type { JobDefinition } from '../definitions/types.js';
 import {
   AuthError,
@@ -185,7 +181,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
     }
     this.watcher = await watchDefinitions(this.config.jobsDir, {
       onChange: (result) => {
-        this.hash = definitionsHash([...result.jobs]);
+        this.hash = result.hash;
         this.log.info({ jobs: result.jobs.length, hash: this.hash }, 'definitions loaded');
         this.emit('definitions', { jobs: result.jobs.length, hash: this.hash });
         this.loop?.reload();
@@ -199,7 +195,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
           );
       },
     });
-    this.hash = definitionsHash([...this.watcher.current()]);
+    this.hash = this.watcher.hash();
     this.heartbeat = setInterval(
       () => void this.beat(),
       Math.max(1000, (this.config.leaseTtlSeconds * 1000) / 2),
