@@ -26,13 +26,15 @@ import {
   MAX_YAML_DEPTH,
 } from './limits.js';
 import {
+  DEFAULT_RETENTION,
+  DEFAULT_RETRIES,
   NAME_PATTERN,
   describeValue,
   validateJob,
   type JobIssue,
   type ValidatedJob,
 } from './schema.js';
-import type { JobDefinition } from './types.js';
+import type { JobDefinition, RetentionPolicy, RetryPolicy } from './types.js';
 import { readFastYaml } from './fast-yaml.js';
 
 /** Where a job name is declared: the position of its `name` value. */
@@ -193,8 +195,40 @@ function tooDeep(tokens: readonly CST.Token[]): number | null {
 function withSource(job: ValidatedJob, source: JobDefinition['source']): JobDefinition {
   const out = job as JobDefinition;
   out.source = source;
+  // Most jobs keep the defaults: they share one frozen copy of each (~100 bytes a job).
+  const { retries, retention } = out;
+  if (
+    retries.attempts === SHARED_RETRIES.attempts &&
+    retries.backoff === SHARED_RETRIES.backoff &&
+    retries.delayMs === SHARED_RETRIES.delayMs &&
+    Object.keys(retries).length === 3
+  ) {
+    out.retries = SHARED_RETRIES;
+  }
+  if (
+    retention.ageMs === SHARED_RETENTION.ageMs &&
+    retention.count === SHARED_RETENTION.count &&
+    Object.keys(retention).length === 2
+  ) {
+    out.retention = SHARED_RETENTION;
+  }
+  if (out.tags.length === 0) out.tags = SHARED_TAGS;
+  const payload = out.payload;
+  if (
+    payload !== null &&
+    typeof payload === 'object' &&
+    Object.getPrototypeOf(payload) === Object.prototype &&
+    Object.keys(payload).length === 0
+  ) {
+    out.payload = SHARED_PAYLOAD;
+  }
   return out;
 }
+
+const SHARED_RETRIES: RetryPolicy = Object.freeze({ ...DEFAULT_RETRIES });
+const SHARED_RETENTION: RetentionPolicy = Object.freeze({ ...DEFAULT_RETENTION });
+const SHARED_TAGS = Object.freeze([]) as unknown as string[];
+const SHARED_PAYLOAD = Object.freeze({});
 
 /**
  * Parses and validates the text of one definitions file. Pure: `file` is only used to label
