@@ -40,7 +40,11 @@ export function definitionsHash(jobs: readonly JobDefinition[]): string {
   const canonical = jobs
     .map((job) => canonicalObject(job, 'source'))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash('sha256')
-    .update(`[${canonical.join(',')}]`)
-    .digest('hex');
+  // The digest of `[<job>,<job>,...]`, fed a job at a time: no 30 MB string for 100,000 jobs.
+  const hash = createHash('sha256').update('[');
+  for (let i = 0; i < canonical.length; i++) {
+    if (i > 0) hash.update(',');
+    hash.update(canonical[i]!);
+  }
+  return hash.update(']').digest('hex');
 }
