@@ -26,15 +26,20 @@ import {
   MAX_YAML_DEPTH,
 } from './limits.js';
 import {
+  DEFAULT_RETENTION,
+  DEFAULT_RETRIES,
   NAME_PATTERN,
   describeValue,
   validateDefaults,
   validateJob,
   type FileDefaults,
   type JobIssue,
+  type ValidatedJob,
 } from './schema.js';
-import type { CalendarDefinition, JobDefinition } from './types.js';
+import type { CalendarDefinition, JobDefinition, RetentionPolicy, RetryPolicy } from './types.js';
 import { validateCalendar, type CalendarRef } from './calendars.js';
+import { readFastYaml } from './fast-yaml.js';
+import type { AlertsPolicy } from './alerts.js';
 
 /** Where a job name is declared: the position of its `name` value. */
 export interface NameLocation {
@@ -193,10 +198,120 @@ function tooDeep(tokens: readonly CST.Token[]): number | null {
 }
 
 /**
+ * The validated job with its source. Added to the object rather than spread into a new one: V8
+ * gives objects made by a spread that has seen many shapes a hidden class of their own (~500
+ * bytes each, half of what 100,000 jobs took).
+ */
+function withSource(job: ValidatedJob, source: JobDefinition['source']): JobDefinition {
+  const out = job as JobDefinition;
+  out.source = source;
+  // Most jobs keep the defaults: they share one frozen copy of each (~100 bytes a job).
+  const { retries, retention } = out;
+  if (
+    retries.attempts === SHARED_RETRIES.attempts &&
+    retries.backoff === SHARED_RETRIES.backoff &&
+    retries.delayMs === SHARED_RETRIES.delayMs &&
+    Object.keys(retries).length === 3
+  ) {
+    out.retries = SHARED_RETRIES;
+  }
+  if (
+    retention.ageMs === SHARED_RETENTION.ageMs &&
+    retention.count === SHARED_RETENTION.count &&
+    Object.keys(retention).length === 2
+  ) {
+    out.retention = SHARED_RETENTION;
+  }
+  if (out.tags.length === 0) out.tags = SHARED_TAGS;
+  const a = out.alerts;
+  if (
+    a.onFailure.length + a.onMissed.length + a.onStale.length + a.onRecovered.length === 0 &&
+    Object.keys(a).length === 4
+  ) {
+    out.alerts = SHARED_NO_ALERTS;
+  }
+  const payload = out.payload;
+  if (
+    payload !== null &&
+    typeof payload === 'object' &&
+    Object.getPrototypeOf(payload) === Object.prototype &&
+    Object.keys(payload).length === 0
+  ) {
+    out.payload = SHARED_PAYLOAD;
+  }
+  return out;
+}
+
+const SHARED_RETRIES: RetryPolicy = Object.freeze({ ...DEFAULT_RETRIES });
+const SHARED_RETENTION: RetentionPolicy = Object.freeze({ ...DEFAULT_RETENTION });
+const SHARED_TAGS = Object.freeze([]) as unknown as string[];
+const SHARED_NO_ALERTS: AlertsPolicy = Object.freeze({
+  onFailure: Object.freeze([]) as unknown as AlertsPolicy['onFailure'],
+  onMissed: Object.freeze([]) as unknown as AlertsPolicy['onMissed'],
+  onStale: Object.freeze([]) as unknown as AlertsPolicy['onStale'],
+  onRecovered: Object.freeze([]) as unknown as AlertsPolicy['onRecovered'],
+});
+const SHARED_PAYLOAD = Object.freeze({});
+
+/**
  * Parses and validates the text of one definitions file. Pure: `file` is only used to label
  * problems and `source.file`. Never throws; every problem found is returned.
+ *
+ * A file in the plain layout nearly every definitions file has is read by a fast reader
+ * ({@link readFastYaml}); when that reader is not sure of the YAML, or the file has any problem,
+ * the file is read again by {@link parseDefinitionsFilePrecise}, which tracks positions and words
+ * every problem. The result is the same either way.
  */
 export function parseDefinitionsFile(file: string, text: string): FileResult {
+  return parseDefinitionsFileFast(file, text) ?? parseDefinitionsFilePrecise(file, text);
+}
+
+/**
+ * The result of a good file read by the fast reader, or undefined when the reader is not sure
+ * of the YAML or the file has any problem (then only the precise path can say what it is).
+ */
+export function parseDefinitionsFileFast(file: string, text: string): FileResult | undefined {
+  if (text.length > MAX_FILE_BYTES || Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) {
+    return undefined;
+  }
+  const doc = readFastYaml(text);
+  if (doc === undefined) return undefined;
+  const root = doc.value;
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
+  let entries: unknown[];
+  let topLevel = false;
+  if (Object.prototype.hasOwnProperty.call(root, 'jobs')) {
+    const list = (root as { jobs: unknown }).jobs;
+    if (Object.keys(root).length !== 1 || !Array.isArray(list)) return undefined;
+    if (list.length === 0 || list.length > MAX_JOBS_PER_FILE) return undefined;
+    entries = list;
+  } else {
+    entries = [root];
+    topLevel = true;
+  }
+  const jobs: JobDefinition[] = [];
+  const names: NameLocation[] = [];
+  const seen = new Set<string>();
+  for (const raw of entries) {
+    if (raw === null || typeof raw !== 'object') return undefined;
+    const at = doc.names.get(raw);
+    if (at === undefined) return undefined;
+    const result = validateJob(raw, { topLevel });
+    if (!result.ok || seen.has(result.job.name)) return undefined;
+    // Calendar references need their positions (the loader's "unknown calendar" problems).
+    if (result.job.exclude?.some((e) => 'calendar' in e)) return undefined;
+    seen.add(result.job.name);
+    names.push({ name: result.job.name, file, line: at.line, col: at.col });
+    jobs.push(withSource(result.job, { file, line: at.line, col: at.col }));
+  }
+  return { file, jobs, problems: [], names };
+}
+
+/**
+ * {@link parseDefinitionsFile} on `yaml`'s document, with positions: what every file with a
+ * problem (or YAML the fast reader leaves alone) goes through.
+ */
+export function parseDefinitionsFilePrecise(file: string, text: string): FileResult {
   const lineCounter = new LineCounter();
   const problems: DefinitionProblem[] = [];
   const jobs: JobDefinition[] = [];
@@ -413,7 +528,7 @@ export function parseDefinitionsFile(file: string, text: string): FileResult {
       continue;
     }
     const loc = nameLocation ?? { name: result.job.name, file, ...lineCounter.linePos(0) };
-    valid.push([{ ...result.job, source: { file, line: loc.line, col: loc.col } }, loc]);
+    valid.push([withSource(result.job, { file, line: loc.line, col: loc.col }), loc]);
     // Where it names calendars, for the loader's "unknown calendar" problems.
     const rawExclude = (raw as { exclude?: unknown }).exclude;
     if (result.job.exclude !== undefined && Array.isArray(rawExclude) && isMap(node)) {

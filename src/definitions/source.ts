@@ -1,5 +1,6 @@
 import { formatProblem, type DefinitionProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import { definitionsHash } from './hash.js';
 import { loadDefinitions } from './load.js';
 import type { JobDefinition } from './types.js';
 import { watchDefinitions, type DefinitionsSnapshot, type DefinitionsWatcher } from './watch.js';
@@ -23,6 +24,8 @@ export interface DefinitionsSourceOptions {
 export interface DefinitionsSource {
   /** The jobs in effect now. */
   current(): JobDefinition[];
+  /** Their {@link definitionsHash} (computed once per load, not per call). */
+  hash(): string;
   /** Stops watching (no-op when not watching). */
   close(): Promise<void>;
 }
@@ -35,11 +38,16 @@ export interface DefinitionsSource {
 export async function openDefinitions(
   options: DefinitionsSourceOptions,
 ): Promise<DefinitionsSource> {
-  if (options.definitions) {
-    const jobs = [...options.definitions];
-    return { current: () => jobs, close: () => Promise.resolve() };
-  }
-  if (options.dir === null) return { current: () => [], close: () => Promise.resolve() };
+  const fixed = (jobs: JobDefinition[]): DefinitionsSource => {
+    let hash: string | undefined; // computed when first asked (workers never ask)
+    return {
+      current: () => jobs,
+      hash: () => (hash ??= definitionsHash(jobs)),
+      close: () => Promise.resolve(),
+    };
+  };
+  if (options.definitions) return fixed([...options.definitions]);
+  if (options.dir === null) return fixed([]);
   const { level, message } = options.problems ?? { level: 'warn', message: 'definition problem' };
   const logProblems = (problems: readonly DefinitionProblem[]) => {
     for (const p of problems) options.logger[level]({ problem: formatProblem(p) }, message);
@@ -47,13 +55,16 @@ export async function openDefinitions(
   if (options.watch === false) {
     const loaded = await loadDefinitions(options.dir);
     logProblems(loaded.problems);
-    const jobs = loaded.jobs;
-    return { current: () => jobs, close: () => Promise.resolve() };
+    return fixed(loaded.jobs);
   }
   const watcher: DefinitionsWatcher = await watchDefinitions(options.dir, {
     onChange: (s) => options.onChange?.(s),
     onProblems: logProblems,
     onError: (err) => options.logger.warn({ err }, 'definitions watch error'),
   });
-  return { current: () => watcher.current(), close: () => watcher.close() };
+  return {
+    current: () => watcher.current(),
+    hash: () => watcher.hash(),
+    close: () => watcher.close(),
+  };
 }

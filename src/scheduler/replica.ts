@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import type { ResolvedConfig } from '../config/index.js';
-import { definitionsHash, openDefinitions, type DefinitionsSource } from '../definitions/index.js';
+import { openDefinitions, type DefinitionsSource } from '../definitions/index.js';
 import type { JobDefinition } from '../definitions/types.js';
 import {
   AuthError,
@@ -189,14 +189,14 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       logger: this.log,
       problems: { level: 'error', message: 'invalid job definition (last good definition kept)' },
       onChange: (result) => {
-        this.hash = definitionsHash([...result.jobs]);
+        this.hash = result.hash;
         this.log.info({ jobs: result.jobs.length, hash: this.hash }, 'definitions loaded');
         this.emit('definitions', { jobs: result.jobs.length, hash: this.hash });
         this.loop?.reload();
         void this.publishMember();
       },
     });
-    this.hash = definitionsHash([...this.watcher.current()]);
+    this.hash = this.watcher.hash();
     this.heartbeat = setInterval(
       () => void this.beat(),
       Math.max(1000, (this.config.leaseTtlSeconds * 1000) / 2),

@@ -1,5 +1,11 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { definitionsHash, parseDefinitionsFile } from '../../../src/definitions/index.js';
+import {
+  canonicalJson,
+  definitionsHash,
+  parseDefinitionsFile,
+} from '../../../src/definitions/index.js';
 
 const jobsOf = (file: string, text: string) => {
   const result = parseDefinitionsFile(file, text);
@@ -30,5 +36,54 @@ describe('definitionsHash', () => {
     );
     expect(definitionsHash([...changed, ...b])).not.toBe(definitionsHash([...a, ...b]));
     expect(definitionsHash([])).not.toBe(definitionsHash(b));
+  });
+});
+
+describe('canonicalJson', () => {
+  /** The first implementation: replicas of different versions must publish equal hashes. */
+  function reference(value: unknown): string {
+    if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+    if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+  }
+
+  it('gives the text it always gave, for any JSON-like value', () => {
+    const value = fc.letrec<{ v: unknown }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small' },
+        fc.constantFrom(null, undefined, true, false, 0, -0, 1.5, NaN, Infinity),
+        fc.string({ unit: 'binary', maxLength: 6 }),
+        fc.array(tie('v'), { maxLength: 4 }),
+        fc.dictionary(fc.string({ unit: 'binary', maxLength: 4 }), tie('v'), { maxKeys: 4 }),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+    );
+  });
+
+  it('hashes jobs as before (sorted canonical texts, source left out)', () => {
+    const jobs = [
+      ...jobsOf(
+        'a.yaml',
+        'name: a\nschedule: "@hourly"\npayload: { x: 1, "é": [1, { b: null }] }\n',
+      ),
+      ...jobsOf(
+        'b.yaml',
+        'jobs:\n  - name: b\n    schedule: "@daily"\n    tags: [x]\n  - name: c\n    schedule: "* * * * * *"\n',
+      ),
+    ];
+    const texts = jobs
+      .map(({ source: _source, ...rest }) => reference(rest))
+      .sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    const expected = createHash('sha256')
+      .update(`[${texts.join(',')}]`)
+      .digest('hex');
+    expect(definitionsHash(jobs)).toBe(expected);
   });
 });
