@@ -384,7 +384,7 @@ export async function setup(env: Env, cfg: CompareConfig): Promise<ScenarioRun> 
       redisUrl: env.redis.url,
       namespace: testNamespace('b-setup'),
       jobsDir: await jobsFolder(definitionFiles(n, pattern)),
-      leaseTtl: 2,
+      leaseTtl: 5,
     };
     const started = Date.now();
     const replica = await startReplica(opts, 'bench-setup', 0, { BATON_LOG_LEVEL: 'info' });

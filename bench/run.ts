@@ -40,21 +40,21 @@ import type { Env } from './stacks.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const COMPARE: Record<string, (env: Env, cfg: CompareConfig) => Promise<ScenarioRun[]>> = {
-  floors: async (env, cfg) => [await floors(env, cfg)],
-  idle: async (env, cfg) => [await idle(env, cfg)],
-  'every-second': async (env, cfg) => {
-    const out: ScenarioRun[] = [];
+type Emit = (run: ScenarioRun) => void;
+
+const COMPARE: Record<string, (env: Env, cfg: CompareConfig, emit: Emit) => Promise<void>> = {
+  floors: async (env, cfg, emit) => emit(await floors(env, cfg)),
+  idle: async (env, cfg, emit) => emit(await idle(env, cfg)),
+  'every-second': async (env, cfg, emit) => {
     for (const load of cfg.loads) {
       const plain = cfg.plainLoads.some(
         (p) => p.jobs === load.jobs && p.concurrency === load.concurrency,
       );
-      out.push(await everySecond(env, cfg, load, plain));
+      emit(await everySecond(env, cfg, load, plain));
     }
-    return out;
   },
-  'same-second': async (env, cfg) => [await sameSecond(env, cfg)],
-  setup: async (env, cfg) => [await setup(env, cfg)],
+  'same-second': async (env, cfg, emit) => emit(await sameSecond(env, cfg)),
+  setup: async (env, cfg, emit) => emit(await setup(env, cfg)),
 };
 
 /** Env variables of the side-by-side sizes: name, full default, --quick default. */
@@ -177,13 +177,66 @@ async function main(): Promise<void> {
   const load0 = os.loadavg();
   const started = Date.now();
   const summaries: Summary[] = [];
-  let redisVersion = 'unknown';
+  /** Scenarios that threw: the others are still written, and the run exits 1. */
+  const failures: { scenario: string; error: string }[] = [];
+  const base = freeBase(outDir, `${when.slice(0, 10)}-compare${quick ? '-quick' : ''}`);
+  const versions = {
+    node: process.version,
+    redis: 'unknown',
+    bullmq: sh('node', ['-p', "require('bullmq/package.json').version"]),
+    etcd: sh('etcd', ['--version']).split('\n')[0] ?? 'unknown',
+    baton: sh('git', ['rev-parse', '--short', 'HEAD']),
+  };
+  // Written after every scenario, so a late failure or an interrupted run keeps what was done.
+  const write = () => {
+    if (compare.length === 0) return;
+    const machine = {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      loadavgStart: load0.map((x) => Math.round(x * 100) / 100),
+      loadavgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      shared:
+        "a development machine shared with other developers' test runs: absolute figures are noisy; compare the two sides within this run",
+    };
+    const durationS = Math.round((Date.now() - started) / 1000);
+    const json = {
+      date: when,
+      durationS,
+      quick,
+      redis: { appendfsync: fsync, hz },
+      config: cfg,
+      machine,
+      versions,
+      failures,
+      scenarios: summaries,
+    };
+    writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+    const header = [
+      `## baton vs BullMQ job schedulers — ${when}${quick ? ' (quick)' : ''}`,
+      '',
+      `${machine.cores} cores (${machine.cpu}), ${machine.memGiB} GiB; load average ${machine.loadavgStart.join(' ')} at start, ${machine.loadavgEnd.join(' ')} at the end: ${machine.shared}.`,
+      `Node ${versions.node}, Redis ${versions.redis} (AOF on, appendfsync ${fsync}, hz ${hz} but where a scenario sets it), BullMQ ${versions.bullmq}, ${versions.etcd}, baton ${versions.baton}. ${cfg.rounds} round(s), sides alternating (baton, BullMQ, ...); ${durationS} s in all.`,
+      'Cells: median (min – max) over the rounds; ratios are baton / BullMQ of the same round. Lag: scheduled instant -> handler start, as each handler saw it. CPU: /proc of each process, Redis from INFO cpu.',
+      ...failures.map((f) => `\n**${f.scenario} failed**: ${f.error}`),
+    ];
+    writeFileSync(`${base}.md`, `${markdown(summaries, header)}\n`);
+  };
   try {
     await admin.config('SET', 'hz', String(hz));
-    redisVersion = (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown';
+    versions.redis = (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown';
     for (const name of compare) {
       console.log(`[bench] ${name}`);
-      for (const run of await COMPARE[name]!(env, cfg)) summaries.push(summarise(run));
+      try {
+        await COMPARE[name]!(env, cfg, (run) => {
+          summaries.push(summarise(run));
+          write();
+        });
+      } catch (err) {
+        console.error(`[bench] ${name} failed:`, err);
+        failures.push({ scenario: name, error: (err as Error).message.slice(0, 2000) });
+        write();
+      }
     }
     if (legacy.length > 0) {
       legacyReport(
@@ -197,50 +250,14 @@ async function main(): Promise<void> {
     admin.disconnect();
     await Promise.allSettled([etcd.stopAll(), redis.stopAll()]);
     await stopAllProcesses();
+    write();
+    if (legacyLines.length > 0)
+      appendFileSync(path.join(outDir, `${when.slice(0, 10)}.md`), `${legacyLines.join('\n')}\n`);
   }
-  const load1 = os.loadavg();
-  const machine = {
-    cores: os.cpus().length,
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    loadavgStart: load0.map((x) => Math.round(x * 100) / 100),
-    loadavgEnd: load1.map((x) => Math.round(x * 100) / 100),
-    shared:
-      "a development machine shared with other developers' test runs: absolute figures are noisy; compare the two sides within this run",
-  };
-  const versions = {
-    node: process.version,
-    redis: redisVersion,
-    bullmq: sh('node', ['-p', "require('bullmq/package.json').version"]),
-    etcd: sh('etcd', ['--version']).split('\n')[0] ?? 'unknown',
-    baton: sh('git', ['rev-parse', '--short', 'HEAD']),
-  };
-  if (compare.length > 0) {
-    const base = freeBase(outDir, `${when.slice(0, 10)}-compare${quick ? '-quick' : ''}`);
-    const durationS = Math.round((Date.now() - started) / 1000);
-    const json = {
-      date: when,
-      durationS,
-      quick,
-      redis: { appendfsync: fsync, hz },
-      config: cfg,
-      machine,
-      versions,
-      scenarios: summaries,
-    };
-    writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
-    const header = [
-      `## baton vs BullMQ job schedulers — ${when}${quick ? ' (quick)' : ''}`,
-      '',
-      `${machine.cores} cores (${machine.cpu}), ${machine.memGiB} GiB; load average ${machine.loadavgStart.join(' ')} at start, ${machine.loadavgEnd.join(' ')} at the end: ${machine.shared}.`,
-      `Node ${versions.node}, Redis ${versions.redis} (AOF on, appendfsync ${fsync}, hz ${hz} but where a scenario sets it), BullMQ ${versions.bullmq}, ${versions.etcd}, baton ${versions.baton}. ${cfg.rounds} round(s), sides alternating (baton, BullMQ, ...); ${durationS} s in all.`,
-      'Cells: median (min – max) over the rounds; ratios are baton / BullMQ of the same round. Lag: scheduled instant -> handler start, as each handler saw it. CPU: /proc of each process, Redis from INFO cpu.',
-    ];
-    writeFileSync(`${base}.md`, `${markdown(summaries, header)}\n`);
-    console.log(`[bench] results: ${base}.json and ${base}.md`);
-  }
-  if (legacyLines.length > 0) {
-    appendFileSync(path.join(outDir, `${when.slice(0, 10)}.md`), `${legacyLines.join('\n')}\n`);
+  if (compare.length > 0) console.log(`[bench] results: ${base}.json and ${base}.md`);
+  if (failures.length > 0) {
+    console.error(`[bench] failed: ${failures.map((f) => f.scenario).join(', ')}`);
+    process.exitCode = 1;
   }
 }
 

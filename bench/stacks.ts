@@ -199,7 +199,7 @@ export async function startStack(env: Env, side: Side, spec: StackSpec, label: s
     redisUrl: env.redis.url,
     namespace: testNamespace(`b-${label}`),
     jobsDir: await jobsFolder(definitionFiles(spec.jobs, spec.pattern, keep)),
-    leaseTtl: 2,
+    leaseTtl: 5,
   };
   const ctx = control(opts);
   let replica: ReplicaProcess | undefined;

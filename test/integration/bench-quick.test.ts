@@ -66,9 +66,11 @@ describe('npm run bench -- --quick', () => {
         expect(jsonFile).toBeDefined();
         const json = JSON.parse(await readFile(path.join(out, jsonFile!), 'utf8')) as {
           quick: boolean;
+          failures: unknown[];
           scenarios: Summary[];
         };
         expect(json.quick).toBe(true);
+        expect(json.failures).toEqual([]);
         const groups = new Set(json.scenarios.map((s) => s.group));
         expect([...groups].sort()).toEqual([
           'every-second',
