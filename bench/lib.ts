@@ -24,11 +24,13 @@ export interface Spread {
   max: number;
 }
 
+/** Min, median and max of the finite values (a round where nothing ran has NaN: left out). */
 export function spread(values: readonly number[]): Spread {
+  const finite = values.filter((v) => Number.isFinite(v));
   return {
-    min: values.length === 0 ? NaN : Math.min(...values),
-    median: median(values),
-    max: values.length === 0 ? NaN : Math.max(...values),
+    min: finite.length === 0 ? NaN : Math.min(...finite),
+    median: median(finite),
+    max: finite.length === 0 ? NaN : Math.max(...finite),
   };
 }
 

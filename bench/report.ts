@@ -50,7 +50,7 @@ export function summarise(run: ScenarioRun): Summary {
     let better: Row['better_side'] = null;
     const a = sides.baton?.median;
     const b = sides.bullmq?.median;
-    if (a !== undefined && b !== undefined) {
+    if (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b)) {
       if (Math.abs(a - b) <= 0.05 * Math.max(Math.abs(a), Math.abs(b))) better = 'tie';
       else better = a < b === (fig.better === 'lower') ? 'baton' : 'BullMQ';
     }
@@ -74,6 +74,7 @@ function num(x: number): string {
 
 function cell(s: Spread | undefined | null, unit = ''): string {
   if (!s) return '—';
+  if (!Number.isFinite(s.median)) return 'none ran';
   const u = unit ? ` ${unit}` : '';
   return s.min === s.max
     ? `${num(s.median)}${u}`

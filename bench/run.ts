@@ -217,7 +217,7 @@ async function main(): Promise<void> {
       '',
       `${machine.cores} cores (${machine.cpu}), ${machine.memGiB} GiB; load average ${machine.loadavgStart.join(' ')} at start, ${machine.loadavgEnd.join(' ')} at the end: ${machine.shared}.`,
       `Node ${versions.node}, Redis ${versions.redis} (AOF on, appendfsync ${fsync}, hz ${hz} but where a scenario sets it), BullMQ ${versions.bullmq}, ${versions.etcd}, baton ${versions.baton}. ${cfg.rounds} round(s), sides alternating (baton, BullMQ, ...); ${durationS} s in all.`,
-      'Cells: median (min – max) over the rounds; ratios are baton / BullMQ of the same round. Lag: scheduled instant -> handler start, as each handler saw it. CPU: /proc of each process, Redis from INFO cpu.',
+      'Cells: median (min – max) over the rounds; ratios are baton / BullMQ of the same round. Lag: scheduled instant -> handler start, as each handler saw it. CPU: /proc of each process, Redis from INFO cpu. "none ran": no run of the window\'s instants started within the grace period in any round.',
       ...failures.map((f) => `\n**${f.scenario} failed**: ${f.error}`),
     ];
     writeFileSync(`${base}.md`, `${markdown(summaries, header)}\n`);
