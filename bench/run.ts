@@ -1,369 +1,264 @@
 /**
- * `npm run bench`: measures what users feel, against real etcd, Redis and scheduler processes on
- * this machine, and appends the numbers to bench/results/<date>.md.
+ * `npm run bench`: baton side by side with BullMQ 6.7's own job schedulers on the same Redis, in
+ * alternating rounds, against real etcd, Redis and processes on this machine; see
+ * docs/operations.md "Benchmarks" for what each scenario measures and how to read the results.
  *
- * - dispatch lag: how early each fire is enqueued, and scheduled instant -> taken by a real worker
- * - burst: N jobs due in the same second, instant -> last one added
- * - takeover: N definitions, election -> first decisions done, and the replica's peak RSS
- * - fail-over: kill -9 of the leader -> the next leader elected; SIGTERM -> the next leader elected
- * - redis-cutoff: the leader's packets to Redis vanish (etcd still fine) -> the next leader elected
+ *   npm run bench                         every side-by-side scenario (~15 min on 2 cores)
+ *   npm run bench -- idle setup           only these scenarios
+ *   npm run bench -- --quick              small sizes, 1 round, ~90 s; results in a temp dir
+ *   npm run bench -- --quick --out DIR    ... results in DIR
+ *   npm run bench -- lag failover         the baton-only scenarios (bench/legacy.ts)
+ *   npm run bench -- all                  both
  *
- * Scenarios: `npm run bench -- lag burst takeover failover redis-cutoff` (default all); sizes via env
- * BENCH_LAG_JOBS (1000), BENCH_BURST_JOBS (10000), BENCH_TAKEOVER_JOBS (100000).
+ * Side-by-side scenarios: floors, idle, every-second, same-second, setup. Results:
+ * bench/results/<date>-compare.json and .md (never overwritten: -2, -3, ... when taken).
+ * Baton-only scenarios (lag, burst, takeover, failover, redis-cutoff) append their rows to
+ * bench/results/<date>.md. Sizes and windows: see CONFIG_ENV below.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { getStatus } from '../src/control/status.js';
-import type { RunData } from '../src/fire.js';
-import { startEtcdNode, type EtcdCluster } from '../test/helpers/etcd.js';
-import { testNamespace } from '../test/helpers/namespace.js';
+import { startEtcdNode } from '../test/helpers/etcd.js';
 import { stopAllProcesses } from '../test/helpers/process.js';
-import { startTcpProxy, type TcpProxy } from '../test/helpers/proxy.js';
-import { startRedis, type RedisServer } from '../test/helpers/redis.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { BATON_BIN } from '../test/helpers/replicas.js';
 import {
-  control,
-  jobsFolder,
-  startReplica,
-  waitForLeader,
-  type ReplicaProcess,
-  type StackOptions,
-} from '../test/helpers/replicas.js';
-import { waitFor } from '../test/helpers/wait.js';
+  everySecond,
+  floors,
+  idle,
+  sameSecond,
+  setup,
+  type CompareConfig,
+  type ScenarioRun,
+} from './compare.js';
+import { LEGACY, lines as legacyLines, report as legacyReport } from './legacy.js';
+import { markdown, summarise, type Summary } from './report.js';
+import type { Env } from './stacks.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const lines: string[] = [];
 
-function report(line: string): void {
-  console.log(line);
-  lines.push(line);
+type Emit = (run: ScenarioRun) => void;
+
+const COMPARE: Record<string, (env: Env, cfg: CompareConfig, emit: Emit) => Promise<void>> = {
+  floors: async (env, cfg, emit) => emit(await floors(env, cfg)),
+  idle: async (env, cfg, emit) => emit(await idle(env, cfg)),
+  'every-second': async (env, cfg, emit) => {
+    for (const load of cfg.loads) {
+      const plain = cfg.plainLoads.some(
+        (p) => p.jobs === load.jobs && p.concurrency === load.concurrency,
+      );
+      emit(await everySecond(env, cfg, load, plain));
+    }
+  },
+  'same-second': async (env, cfg, emit) => emit(await sameSecond(env, cfg)),
+  setup: async (env, cfg, emit) => emit(await setup(env, cfg)),
+};
+
+/** Env variables of the side-by-side sizes: name, full default, --quick default. */
+const CONFIG_ENV = {
+  BENCH_ROUNDS: ['3', '1'],
+  BENCH_WINDOW_S: ['8', '2'],
+  BENCH_IDLE_WINDOW_S: ['6', '2'],
+  BENCH_WARMUP_S: ['1', '0.5'],
+  BENCH_GRACE_S: ['2', '1'],
+  BENCH_LOADS: ['20:100,1000:100,1000:1000,10000:1000', '50:100'],
+  BENCH_PLAIN_LOADS: ['1000:100', '50:100'],
+  BENCH_SAME_SECOND_JOBS: ['10000', '200'],
+  BENCH_SAME_SECOND_PERIOD_S: ['10', '3'],
+  BENCH_SETUP_JOBS: ['100000', '1000'],
+} as const;
+
+function setting(name: keyof typeof CONFIG_ENV, quick: boolean): string {
+  return process.env[name] ?? CONFIG_ENV[name][quick ? 1 : 0];
 }
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+function positive(name: keyof typeof CONFIG_ENV, quick: boolean, integer = true): number {
+  const text = setting(name, quick);
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`${name}="${text}": expected a positive ${integer ? 'whole ' : ''}number`);
+  return n;
 }
 
-function jobsYaml(n: number, schedule: string): string {
-  let s = 'jobs:\n';
-  for (let i = 0; i < n; i++)
-    s += `  - name: j${i}\n    schedule: "${schedule}"\n    catchUp: none\n`;
-  return s;
+function loads(name: keyof typeof CONFIG_ENV, quick: boolean) {
+  const text = setting(name, quick);
+  return text
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map((pair) => {
+      const m = /^\s*(\d+):(\d+)\s*$/.exec(pair);
+      const jobs = Number(m?.[1]);
+      const concurrency = Number(m?.[2]);
+      if (!m || jobs < 1 || concurrency < 1 || concurrency > 1000)
+        throw new Error(
+          `${name}="${text}": "${pair}" is not jobs:concurrency (e.g. 1000:100; concurrency 1 to 1000)`,
+        );
+      return { jobs, concurrency };
+    });
 }
 
-async function allRuns(
-  redisUrl: string,
-  prefix: string,
-): Promise<{ data: RunData; timestamp: number }[]> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const q = new Queue('baton', { connection: redis, prefix });
-  try {
-    const jobs = await q.getJobs(
-      ['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized'],
-      0,
-      -1,
-    );
-    return jobs.map((j) => ({ data: j.data as RunData, timestamp: j.timestamp }));
-  } finally {
-    await q.close();
-    redis.disconnect();
-  }
-}
-
-async function queueCount(
-  redisUrl: string,
-  prefix: string,
-  ...states: ('waiting' | 'delayed' | 'prioritized' | 'completed')[]
-): Promise<number> {
-  const redis = new Redis(redisUrl);
-  const q = new Queue('baton', { connection: redis, prefix });
-  try {
-    const wanted = states.length > 0 ? states : (['waiting', 'delayed', 'prioritized'] as const);
-    const c = await q.getJobCounts(...wanted);
-    return wanted.reduce((sum, k) => sum + (c[k] ?? 0), 0);
-  } finally {
-    await q.close();
-    redis.disconnect();
-  }
-}
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
-  return Math.round(kb / 1024);
-}
-
-interface Env {
-  etcd: EtcdCluster;
-  redis: RedisServer;
-}
-
-async function stack(
-  env: Env,
-  files: Record<string, string>,
-  name: string,
-  ttl = 2,
-): Promise<StackOptions> {
+function config(quick: boolean): CompareConfig {
+  const period = positive('BENCH_SAME_SECOND_PERIOD_S', quick);
+  if (60 % period !== 0)
+    throw new Error(`BENCH_SAME_SECOND_PERIOD_S="${period}": must divide 60 (cron */${period})`);
   return {
-    etcd: [...env.etcd.endpoints],
-    redisUrl: env.redis.url,
-    namespace: testNamespace(name),
-    jobsDir: await jobsFolder(files),
-    leaseTtl: ttl,
+    rounds: positive('BENCH_ROUNDS', quick),
+    windowMs: positive('BENCH_WINDOW_S', quick) * 1000,
+    idleWindowMs: positive('BENCH_IDLE_WINDOW_S', quick) * 1000,
+    warmupMs: positive('BENCH_WARMUP_S', quick, false) * 1000,
+    graceMs: positive('BENCH_GRACE_S', quick, false) * 1000,
+    loads: loads('BENCH_LOADS', quick),
+    plainLoads: loads('BENCH_PLAIN_LOADS', quick),
+    burstJobs: positive('BENCH_SAME_SECOND_JOBS', quick),
+    burstPeriodS: period,
+    setupJobs: positive('BENCH_SETUP_JOBS', quick),
   };
 }
 
-async function lag(env: Env): Promise<void> {
-  const n = Number(process.env.BENCH_LAG_JOBS ?? 1000);
-  const yaml = jobsYaml(n, '* * * * * *').replace(
-    /catchUp: none\n/g,
-    'catchUp: none\n    retention: { age: 1h, count: 100000 }\n',
-  );
-  const opts = await stack(env, { 'jobs.yaml': yaml }, 'lag');
-  const ctx = control(opts);
-  // A real BullMQ worker takes the runs, so the lag is what a handler would see.
-  const conn = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  const worker = new Worker('baton', async () => undefined, {
-    connection: conn,
-    prefix: opts.namespace,
-    concurrency: 500,
-  });
-  const r = await startReplica(opts, 'b1');
+function sh(cmd: string, args: string[]): string {
   try {
-    await waitForLeader(ctx);
-    await waitFor(
-      async () => (await queueCount(opts.redisUrl, opts.namespace, 'completed')) >= n * 11,
-      {
-        timeoutMs: 60_000,
-        description: '11 rounds',
-      },
-    );
-    await r.stop();
-    const redis = new Redis(opts.redisUrl);
-    const q = new Queue('baton', { connection: redis, prefix: opts.namespace });
-    const jobs = await q.getJobs(['completed'], 0, -1);
-    await q.close();
-    redis.disconnect();
-    const instants = [
-      ...new Set(jobs.map((j) => Date.parse((j.data as RunData).scheduledAt))),
-    ].sort((a, b) => a - b);
-    const steady = new Set(instants.slice(1, -1));
-    const sample = jobs.filter((j) => steady.has(Date.parse((j.data as RunData).scheduledAt)));
-    const ahead = sample
-      .map((j) => Date.parse((j.data as RunData).scheduledAt) - j.timestamp)
-      .sort((a, b) => a - b);
-    const pickup = sample
-      .map((j) => j.processedOn! - Date.parse((j.data as RunData).scheduledAt))
-      .sort((a, b) => a - b);
-    const firstPerInstant = new Map<number, number>();
-    for (const j of sample) {
-      const at = Date.parse((j.data as RunData).scheduledAt);
-      firstPerInstant.set(at, Math.min(firstPerInstant.get(at) ?? Infinity, j.processedOn! - at));
-    }
-    const first = [...firstPerInstant.values()].sort((a, b) => a - b);
-    report(
-      `| ${n} every-second jobs, ${sample.length} runs: enqueued before their instant by | min ${ahead[0]} ms, p50 ${pct(ahead, 50)} ms (late enqueues: ${ahead.filter((a) => a < 0).length}) | before the instant |`,
-    );
-    report(
-      `| same: instant -> taken by a worker (one worker process, concurrency 500) | first run of each instant p50 ${pct(first, 50)} ms, max ${first[first.length - 1]} ms; all runs p50 ${pct(pickup, 50)} ms, p99 ${pct(pickup, 99)} ms | p99 <= 20 ms |`,
-    );
-  } finally {
-    ctx.close();
-    await r.kill9();
-    await worker.close(true);
-    conn.disconnect();
+    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
   }
 }
 
-async function burst(env: Env): Promise<void> {
-  const n = Number(process.env.BENCH_BURST_JOBS ?? 10_000);
-  const opts = await stack(env, { 'jobs.yaml': jobsYaml(n, '*/10 * * * * *') }, 'burst');
-  const ctx = control(opts);
-  const r = await startReplica(opts, 'b1');
-  try {
-    await waitForLeader(ctx, undefined, 60_000);
-    await waitFor(async () => (await queueCount(opts.redisUrl, opts.namespace)) >= n * 2, {
-      timeoutMs: 120_000,
-      intervalMs: 500,
-      description: 'two bursts',
-    });
-    await r.stop();
-    const runs = await allRuns(opts.redisUrl, opts.namespace);
-    const byInstant = new Map<number, number[]>();
-    for (const x of runs) {
-      const at = Date.parse(x.data.scheduledAt);
-      byInstant.set(at, [...(byInstant.get(at) ?? []), x.timestamp - at]);
-    }
-    const full = [...byInstant.entries()]
-      .filter(([, l]) => l.length === n)
-      .sort((a, b) => a[0] - b[0]);
-    for (const [at, l] of full) {
-      l.sort((a, b) => a - b);
-      report(
-        `| burst of ${n} jobs due at ${new Date(at).toISOString()} | all enqueued ${l[l.length - 1]} ms after the instant (p50 ${pct(l, 50)} ms) | target <= 1000 ms |`,
-      );
-    }
-  } finally {
-    ctx.close();
-    await r.kill9();
+/** A file name not taken yet: `<base>.json`, else `<base>-2.json`, ... */
+function freeBase(dir: string, base: string): string {
+  for (let i = 1; ; i++) {
+    const b = i === 1 ? base : `${base}-${i}`;
+    if (!existsSync(path.join(dir, `${b}.json`)) && !existsSync(path.join(dir, `${b}.md`)))
+      return path.join(dir, b);
   }
 }
-
-async function takeover(env: Env): Promise<void> {
-  const n = Number(process.env.BENCH_TAKEOVER_JOBS ?? 100_000);
-  // A folder of files of 1,000 jobs each, as a team with that many jobs would keep them.
-  const files: Record<string, string> = {};
-  for (let f = 0; f * 1000 < n; f++) {
-    files[`jobs-${f}.yaml`] = jobsYaml(Math.min(1000, n - f * 1000), '0 0 1 1 *').replace(
-      /name: j/g,
-      `name: f${f}-j`,
-    );
-  }
-  const opts = await stack(env, files, 'takeover');
-  const ctx = control(opts);
-  let r: ReplicaProcess | null = null;
-  try {
-    for (const round of ['first sight (baselines written)', 'second leader (watermarks read)']) {
-      const started = Date.now();
-      r = await startReplica(opts, `b-${round.length}`);
-      const log = () => r!.log(400);
-      const line = await waitFor(
-        () =>
-          log()
-            .split('\n')
-            .find((l) => l.includes('"takeover done"')),
-        {
-          timeoutMs: 180_000,
-          intervalMs: 200,
-          description: 'takeover',
-        },
-      );
-      const ms = (JSON.parse(line) as { ms: number }).ms;
-      const rss = peakRssMb(r.pid);
-      report(
-        `| takeover, ${n} definitions, ${round} | ${ms} ms from election to decisions committed (${Date.now() - started} ms from process start); peak RSS ${rss} MB | target <= 3000 ms, <= 300 MB |`,
-      );
-      await r.stop();
-      r = null;
-    }
-  } finally {
-    ctx.close();
-    await r?.kill9();
-  }
-}
-
-async function failover(env: Env): Promise<void> {
-  const ttl = 2;
-  const opts = await stack(
-    env,
-    { 'tick.yaml': 'name: tick\nschedule: "* * * * * *"\n' },
-    'failover',
-    ttl,
-  );
-  const ctx = control(opts);
-  const replicas = await Promise.all(['f1', 'f2', 'f3'].map((id) => startReplica(opts, id)));
-  try {
-    for (const kind of ['kill -9', 'SIGTERM', 'kill -9', 'SIGTERM']) {
-      const s = await waitForLeader(ctx, (st) => st.members.length === 3);
-      const leader = replicas.find((x) => x.id === s.leader && x.proc.running)!;
-      const t0 = Date.now();
-      if (kind === 'kill -9') void leader.kill9();
-      else void leader.stop();
-      await waitFor(
-        async () => {
-          const st = await getStatus(ctx);
-          return st.leader !== null && st.leader !== s.leader;
-        },
-        { timeoutMs: 20_000, intervalMs: 5, description: 'new leader' },
-      );
-      const ms = Date.now() - t0;
-      report(
-        `| fail-over by ${kind} (lease TTL ${ttl} s) | next leader elected after ${ms} ms | target ${kind === 'SIGTERM' ? '<= 100 ms' : `<= TTL + 200 ms = ${ttl * 1000 + 200} ms`} |`,
-      );
-      await leader.proc.exited;
-      const again = await startReplica(opts, leader.id);
-      replicas[replicas.indexOf(leader)] = again;
-    }
-  } finally {
-    ctx.close();
-    await Promise.all(replicas.map((x) => x.kill9()));
-  }
-}
-
-/** A leader cut off from Redis alone (through a blackholing TCP proxy) hands over: how fast. */
-async function redisCutoff(env: Env): Promise<void> {
-  for (const ttl of [2, 5]) {
-    const opts = await stack(
-      env,
-      { 'tick.yaml': 'name: tick\nschedule: "* * * * * *"\n' },
-      `cutoff-${ttl}`,
-      ttl,
-    );
-    const ctx = control(opts);
-    const proxies = new Map<string, TcpProxy>();
-    const replicas: ReplicaProcess[] = [];
-    try {
-      for (const id of ['c1', 'c2', 'c3']) {
-        const p = await startTcpProxy({ port: env.redis.port });
-        proxies.set(id, p);
-        replicas.push(await startReplica({ ...opts, redisUrl: `redis://127.0.0.1:${p.port}` }, id));
-      }
-      for (let round = 0; round < 2; round++) {
-        const s = await waitForLeader(ctx, (st) => st.members.length === 3, 30_000);
-        const proxy = proxies.get(s.leader!)!;
-        const t0 = Date.now();
-        proxy.cut('blackhole');
-        await waitFor(
-          async () => {
-            const st = await getStatus(ctx);
-            return st.leader !== null && st.leader !== s.leader;
-          },
-          { timeoutMs: 60_000, intervalMs: 20, description: 'new leader' },
-        );
-        const ms = Date.now() - t0;
-        report(
-          `| leader cut off from Redis only (lease TTL ${ttl} s) | next leader elected after ${ms} ms | documented bound ~2 × TTL (3 s + TTL below TTL 4 s) = ${ttl < 4 ? 3000 + ttl * 1000 : 2 * ttl * 1000} ms |`,
-        );
-        proxy.restore();
-      }
-    } finally {
-      ctx.close();
-      await Promise.all(replicas.map((x) => x.kill9()));
-      await Promise.all([...proxies.values()].map((p) => p.close()));
-    }
-  }
-}
-
-const SCENARIOS: Record<string, (env: Env) => Promise<void>> = {
-  lag,
-  burst,
-  takeover,
-  failover,
-  'redis-cutoff': redisCutoff,
-};
 
 async function main(): Promise<void> {
-  const chosen = process.argv.slice(2).filter((a) => a in SCENARIOS);
-  const run = chosen.length > 0 ? chosen : Object.keys(SCENARIOS);
-  const [etcd, redis] = await Promise.all([startEtcdNode(), startRedis()]);
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const outAt = args.indexOf('--out');
+  const outArg = outAt >= 0 ? args[outAt + 1] : undefined;
+  if (outAt >= 0 && !outArg) throw new Error('--out needs a directory');
+  const names = args.filter((a, i) => !a.startsWith('--') && !(outAt >= 0 && i === outAt + 1));
+  const known = [...Object.keys(COMPARE), ...Object.keys(LEGACY), 'all'];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  const all = names.includes('all');
+  const compare =
+    all || names.length === 0 ? Object.keys(COMPARE) : names.filter((n) => n in COMPARE);
+  const legacy = all ? Object.keys(LEGACY) : names.filter((n) => n in LEGACY);
+  if (!existsSync(BATON_BIN))
+    throw new Error(`${BATON_BIN} is missing: run \`npm run build\` first`);
+  const cfg = config(quick);
+  const fsync = process.env.BENCH_REDIS_FSYNC ?? 'everysec';
+  if (!['always', 'everysec', 'no'].includes(fsync))
+    throw new Error(`BENCH_REDIS_FSYNC="${fsync}": expected always, everysec or no`);
+  const hz = Number(process.env.BENCH_REDIS_HZ ?? 10);
+  if (!Number.isInteger(hz) || hz < 1 || hz > 500)
+    throw new Error(`BENCH_REDIS_HZ="${process.env.BENCH_REDIS_HZ}": expected 1 to 500`);
+
+  const outDir = outArg
+    ? path.resolve(outArg)
+    : quick
+      ? mkdtempSync(path.join(os.tmpdir(), 'baton-bench-quick-'))
+      : path.join(ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+
+  const [etcd, redis] = await Promise.all([
+    startEtcdNode(),
+    startRedis({ extraArgs: ['--appendfsync', fsync] }),
+  ]);
+  const admin = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const env: Env = { etcd, redis, admin, quick, hz };
   const when = new Date().toISOString();
-  report(
-    `\n## ${when} — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${run.join(', ')}\n`,
-  );
-  report('| scenario | result | design target |');
-  report('| --- | --- | --- |');
+  const load0 = os.loadavg();
+  const started = Date.now();
+  const summaries: Summary[] = [];
+  /** Scenarios that threw: the others are still written, and the run exits 1. */
+  const failures: { scenario: string; error: string }[] = [];
+  const base = freeBase(outDir, `${when.slice(0, 10)}-compare${quick ? '-quick' : ''}`);
+  const versions = {
+    node: process.version,
+    redis: 'unknown',
+    bullmq: sh('node', ['-p', "require('bullmq/package.json').version"]),
+    etcd: sh('etcd', ['--version']).split('\n')[0] ?? 'unknown',
+    baton: sh('git', ['rev-parse', '--short', 'HEAD']),
+  };
+  // Written after every scenario, so a late failure or an interrupted run keeps what was done.
+  const write = () => {
+    if (compare.length === 0) return;
+    const machine = {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      loadavgStart: load0.map((x) => Math.round(x * 100) / 100),
+      loadavgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      shared:
+        "a development machine shared with other developers' test runs: absolute figures are noisy; compare the two sides within this run",
+    };
+    const durationS = Math.round((Date.now() - started) / 1000);
+    const json = {
+      date: when,
+      durationS,
+      quick,
+      redis: { appendfsync: fsync, hz },
+      config: cfg,
+      machine,
+      versions,
+      failures,
+      scenarios: summaries,
+    };
+    writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+    const header = [
+      `## baton vs BullMQ job schedulers — ${when}${quick ? ' (quick)' : ''}`,
+      '',
+      `${machine.cores} cores (${machine.cpu}), ${machine.memGiB} GiB; load average ${machine.loadavgStart.join(' ')} at start, ${machine.loadavgEnd.join(' ')} at the end: ${machine.shared}.`,
+      `Node ${versions.node}, Redis ${versions.redis} (AOF on, appendfsync ${fsync}, hz ${hz} but where a scenario sets it), BullMQ ${versions.bullmq}, ${versions.etcd}, baton ${versions.baton}. ${cfg.rounds} round(s), sides alternating (baton, BullMQ, ...); ${durationS} s in all.`,
+      'Cells: median (min – max) over the rounds; ratios are baton / BullMQ of the same round. Lag: scheduled instant -> handler start, as each handler saw it. CPU: /proc of each process, Redis from INFO cpu. "none ran": no run of the window\'s instants started within the grace period in any round.',
+      ...failures.map((f) => `\n**${f.scenario} failed**: ${f.error}`),
+    ];
+    writeFileSync(`${base}.md`, `${markdown(summaries, header)}\n`);
+  };
   try {
-    for (const name of run) await SCENARIOS[name]!({ etcd, redis });
+    await admin.config('SET', 'hz', String(hz));
+    versions.redis = (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown';
+    for (const name of compare) {
+      console.log(`[bench] ${name}`);
+      try {
+        await COMPARE[name]!(env, cfg, (run) => {
+          summaries.push(summarise(run));
+          write();
+        });
+      } catch (err) {
+        console.error(`[bench] ${name} failed:`, err);
+        failures.push({ scenario: name, error: (err as Error).message.slice(0, 2000) });
+        write();
+      }
+    }
+    if (legacy.length > 0) {
+      legacyReport(
+        `\n## ${when} — ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${legacy.join(', ')}\n`,
+      );
+      legacyReport('| scenario | result | design target |');
+      legacyReport('| --- | --- | --- |');
+      for (const name of legacy) await LEGACY[name]!({ etcd, redis });
+    }
   } finally {
+    admin.disconnect();
     await Promise.allSettled([etcd.stopAll(), redis.stopAll()]);
     await stopAllProcesses();
+    write();
+    if (legacyLines.length > 0)
+      appendFileSync(path.join(outDir, `${when.slice(0, 10)}.md`), `${legacyLines.join('\n')}\n`);
   }
-  const dir = path.join(ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  appendFileSync(path.join(dir, `${when.slice(0, 10)}.md`), `${lines.join('\n')}\n`);
+  if (compare.length > 0) console.log(`[bench] results: ${base}.json and ${base}.md`);
+  if (failures.length > 0) {
+    console.error(`[bench] failed: ${failures.map((f) => f.scenario).join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 await main();
