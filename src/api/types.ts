@@ -3,6 +3,7 @@
  * import them in JSDoc (`@import`) and `tsconfig.dashboard.json` checks them against these.
  */
 import type { JobAudit } from '../control/audit.js';
+import type { BackfillOverlap, BackfillRecord } from '../coordination/backfills.js';
 import type { JobDetail, JobsPage } from '../control/jobs.js';
 import type { LeaderTerm } from '../history/leader-terms.js';
 import type { MemberInfo, ReplicaState } from '../coordination/members.js';
@@ -13,6 +14,8 @@ export type { JobDetail, JobSummary, JobsPage } from '../control/jobs.js';
 export type { LeaderTerm } from '../history/leader-terms.js';
 export type { MemberInfo, ReplicaState } from '../coordination/members.js';
 export type { PauseRecord } from '../coordination/intents.js';
+export type { BackfillPlan, PlannedInstant } from '../control/backfill.js';
+export type { BackfillOverlap, BackfillRecord, BackfillState } from '../coordination/backfills.js';
 export type {
   HistoryEntry,
   JobHistory,
@@ -55,6 +58,26 @@ export interface AuditResponse {
 /** `GET /api/v1/cluster/leaders`. */
 export interface LeadersResponse {
   terms: LeaderTerm[];
+}
+
+/**
+ * The body of `POST /api/v1/jobs/:name/backfill`: answered with a `BackfillPlan` (200) when
+ * `dryRun` is true, else with the new `BackfillRecord` (202).
+ */
+export interface BackfillRequest {
+  /** ISO 8601 with a zone; both ends included. */
+  from: string;
+  to: string;
+  /** Default: `allow` for a job with `overlap: allow`, else `buffer`. */
+  overlap?: BackfillOverlap;
+  /** Runs enqueued per second at most, 1–1000 (default 10). */
+  rate?: number;
+  dryRun?: boolean;
+}
+
+/** `GET /api/v1/backfills`. */
+export interface BackfillsResponse {
+  backfills: BackfillRecord[];
 }
 
 /** Every error answer. */

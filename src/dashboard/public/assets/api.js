@@ -1,8 +1,9 @@
 // The HTTP API, typed by the server's own types (src/api/types.ts).
 
 /**
- * @import { AuditResponse, ErrorResponse, JobDetailResponse, JobHistory, JobsResponse,
- *   LeadersResponse, PauseRecord, StatusResponse } from '../../../api/types.js'
+ * @import { AuditResponse, BackfillPlan, BackfillRecord, BackfillRequest, ErrorResponse,
+ *   JobDetailResponse, JobHistory, JobsResponse, LeadersResponse, PauseRecord, StatusResponse }
+ *   from '../../../api/types.js'
  */
 
 import { API } from './config.js';
@@ -143,6 +144,30 @@ export const api = {
     /** @type {{ job: string; fireId: string }} */ (
       await request('POST', `${jobPath(name)}/trigger`, {})
     ),
+  /**
+   * The plan of a backfill (a dry run: nothing changes).
+   * @param {string} name
+   * @param {Omit<BackfillRequest, 'dryRun'>} body
+   * @returns {Promise<BackfillPlan>}
+   */
+  backfillPlan: async (name, body) =>
+    /** @type {BackfillPlan} */ (
+      await request('POST', `${jobPath(name)}/backfill`, { ...body, dryRun: true })
+    ),
+  /**
+   * Asks the leader to run the range: answers the request record (`pending`).
+   * @param {string} name
+   * @param {Omit<BackfillRequest, 'dryRun'>} body
+   * @returns {Promise<BackfillRecord>}
+   */
+  backfill: async (name, body) =>
+    /** @type {BackfillRecord} */ (await request('POST', `${jobPath(name)}/backfill`, body)),
+  /**
+   * @param {string} id
+   * @returns {Promise<BackfillRecord>}
+   */
+  backfillRecord: async (id) =>
+    /** @type {BackfillRecord} */ (await request('GET', `/backfills/${encodeURIComponent(id)}`)),
 };
 
 /**
