@@ -1,9 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { AuditResponse, JobHistory, LeadersResponse } from '../../src/api/types.js';
+import type {
+  AuditResponse,
+  BackfillPlan,
+  BackfillRecord,
+  BackfillRequest,
+  JobHistory,
+  LeadersResponse,
+} from '../../src/api/types.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { getStatus } from '../../src/control/status.js';
 import { testNamespace } from '../helpers/namespace.js';
@@ -78,8 +85,12 @@ function answer<T>(label: string, pathAndQuery: string): T | undefined {
   return answers.get(`${label} ${pathAndQuery}`) as T | undefined;
 }
 
-async function openPage(url: string, label: string): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+async function openPage(
+  url: string,
+  label: string,
+  options: BrowserContextOptions = {},
+): Promise<Page> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on('pageerror', (err) => problems.push(`${label}: ${err.message}`));
@@ -502,6 +513,101 @@ describe('dashboard', () => {
     // The every-2-seconds job has run: its summary counts instants.
     const heartbeat = answer<AuditResponse>('A', '/api/v1/audit?job=heartbeat')!.jobs[0]!;
     expect(heartbeat.expected).toBeGreaterThan(0);
+  });
+
+  it("previews a backfill with the API's count, starts it and follows it to done; the runs join the history", async () => {
+    // A browser in India (UTC+05:30, no daylight saving): the form's times are its wall times.
+    const page = await openPage(`${replicas[1]!.http}/#token=${TOKEN}`, 'D', {
+      timezoneId: 'Asia/Kolkata',
+    });
+    const id = `job-${JOB}-backfill`;
+    await page.getByTestId(`job-${JOB}-runs`).locator('summary').click();
+    await page.getByTestId(`${id}-form`).waitFor();
+    expect(await page.getByTestId(`${id}-preview`).isDisabled()).toBe(false);
+
+    // Two past weeks of a weekday-mornings job that never ran then.
+    const second = 1000;
+    const now = Math.floor(Date.now() / second) * second;
+    const fromMs = now - 15 * 86_400_000;
+    const toMs = now - 86_400_000;
+    const kolkata = (ms: number) => new Date(ms + 330 * 60_000).toISOString().slice(0, 19);
+    await page.getByTestId(`${id}-from`).fill(kolkata(fromMs));
+    await page.getByTestId(`${id}-to`).fill(kolkata(toMs));
+    const range = { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
+
+    const [previewReq] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith(`/api/v1/jobs/${JOB}/backfill`)),
+      page.getByTestId(`${id}-preview`).click(),
+    ]);
+    expect(previewReq.postDataJSON()).toEqual({ ...range, dryRun: true });
+    const dry = await fetch(`${replicas[0]!.http}/api/v1/jobs/${JOB}/backfill`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...range, dryRun: true } satisfies BackfillRequest),
+    });
+    const plan = (await dry.json()) as BackfillPlan;
+    expect(plan.count).toBeGreaterThanOrEqual(9); // 10 or 11 weekdays in 14 days
+    expect(plan.run).toBe(plan.count);
+    await expect.poll(() => text(page, `${id}-plan-count`)).toBe(String(plan.count));
+    expect(await text(page, `${id}-plan`)).toContain('overlap buffer'); // the job forbids overlap
+
+    // A rule the API enforces, shown as it words it: no overlapping runs for this job.
+    await page.getByTestId(`${id}-overlap`).selectOption('allow');
+    await page.getByTestId(`${id}-preview`).click();
+    await expect.poll(() => text(page, `${id}-error`)).toContain('has overlap: forbid');
+    expect(await text(page, `${id}-error`)).toContain('400 BAD_REQUEST');
+    expect(await page.getByTestId(`${id}-plan`).isVisible()).toBe(false);
+    await page.getByTestId(`${id}-overlap`).selectOption('');
+    await page.getByTestId(`${id}-rate`).fill('50');
+
+    const [started] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/api/v1/jobs/${JOB}/backfill`)),
+      page.getByTestId(`${id}-start`).click(),
+    ]);
+    expect(started.status()).toBe(202);
+    const request = (await started.json()) as BackfillRecord;
+    expect(request).toMatchObject({ ...range, rate: 50, overlap: 'buffer' });
+    const progress = page.getByTestId(`${id}-progress`);
+    await expect.poll(() => progress.getAttribute('data-state'), { timeout: 60_000 }).toBe('done');
+    expect(await progress.getAttribute('data-id')).toBe(request.id);
+    const record = (await (
+      await fetch(`${replicas[0]!.http}/api/v1/backfills/${request.id}`)
+    ).json()) as BackfillRecord;
+    expect(record.total).toBe(plan.count);
+    expect(record.enqueued).toBe(plan.count);
+    expect(await progress.innerText()).toContain(`${plan.count} of ${plan.count} decided`);
+
+    // Every run is in the job's history, and the open details list the newest of them.
+    await waitFor(
+      async () => {
+        const res = await fetch(`${replicas[0]!.http}/api/v1/jobs/${JOB}/history?limit=200`);
+        const history = (await res.json()) as JobHistory;
+        const done = history.entries.filter(
+          (e) =>
+            e.kind === 'run' && e.fireId.startsWith(`${JOB}@backfill-`) && e.status === 'completed',
+        );
+        return done.length === plan.count;
+      },
+      { timeoutMs: 30_000, description: 'every backfill run completed in the history' },
+    );
+    await page
+      .getByTestId(`job-${JOB}-recent`)
+      .locator(`li[data-fire-id^="${JOB}@backfill-"][data-status="completed"]`)
+      .first()
+      .waitFor({ timeout: 20_000 });
+
+    // At phone width the form fits.
+    await page.setViewportSize({ width: 375, height: 812 });
+    const form = page.getByTestId(`${id}-form`);
+    await form.scrollIntoViewIfNeeded();
+    const box = (await form.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(375);
+    await expect
+      .poll(() => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth'))
+      .toBeLessThanOrEqual(0);
+    await screenshot(page, 'dashboard-backfill-phone.png');
+    await page.context().close();
   });
 
   it('fits a phone-width screen: no horizontal scroll, every job card visible', async () => {

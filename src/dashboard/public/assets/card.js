@@ -7,6 +7,7 @@
  * @import { App, Card } from './types.js'
  */
 
+import { backfillPart } from './backfill.js';
 import { NEXT_SHOWN } from './config.js';
 import { h, hiddenText, setText } from './dom.js';
 import { runSummary } from './runs.js';
@@ -226,18 +227,21 @@ function actionsPart(app, name, id) {
 
 /**
  * The details that open on demand: timeline, charts, upcoming fires and recent runs, fetched
- * when opened (detail.js).
+ * when opened (detail.js), and the backfill form (backfill.js), built once so that what is
+ * typed in it and the progress it follows survive the refreshes of the rest.
  * @param {App} app
  * @param {string} name
  * @param {string} id
+ * @param {HTMLElement} backfill
  */
-function detailsPart(app, name, id) {
+function detailsPart(app, name, id, backfill) {
   const body = h('div', { class: 'runs-body' }, h('p', { class: 'muted', text: 'Loading…' }));
   const details = h(
     'details',
     { class: 'job-runs', 'data-testid': `${id}-runs` },
-    h('summary', { text: 'Timeline and recent runs' }),
+    h('summary', { text: 'Timeline, recent runs and backfill' }),
     body,
+    backfill,
   );
   details.addEventListener('toggle', () => {
     if (details.open) void app.actions.loadDetail(name);
@@ -258,7 +262,8 @@ export function createCard(app, name) {
   const next = nextPart(id);
   const last = lastRunPart(id);
   const actions = actionsPart(app, name, id);
-  const { details, body } = detailsPart(app, name, id);
+  const backfill = backfillPart(app, name, id);
+  const { details, body } = detailsPart(app, name, id, backfill.el);
   const audit = h('p', {
     class: 'job-audit muted',
     'data-testid': `${id}-audit`,
@@ -292,7 +297,7 @@ export function createCard(app, name) {
     update(job) {
       el.dataset.paused = job.paused ? 'true' : 'false';
       head.badge.hidden = !job.paused;
-      for (const part of [head, paused, next, last, actions]) part.update(job);
+      for (const part of [head, paused, next, last, actions, backfill]) part.update(job);
     },
   };
   app.actions.watch(card);

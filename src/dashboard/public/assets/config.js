@@ -33,3 +33,5 @@ export const DETAIL_REFRESH_MS = 2_000;
 export const AUDIT_REFRESH_MS = 60_000;
 /** The cluster timeline covers this much of the past. */
 export const LEADERS_SPAN_MS = 6 * 3600_000;
+/** A backfill started from a job's details is polled this often until it is done or failed. */
+export const BACKFILL_POLL_MS = 1_000;

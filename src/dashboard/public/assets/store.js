@@ -28,6 +28,7 @@ export function createState() {
     jobsFetch: { timer: null, inFlight: false, again: false, last: 0, cost: 0 },
     liveAt: new Map(),
     pausing: null,
+    backfillPolls: new Map(),
     stream: { source: null, connectedOnce: false, retryMs: 1_000 },
   };
 }

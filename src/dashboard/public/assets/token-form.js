@@ -2,6 +2,7 @@
 
 /** @import { App } from './types.js' */
 
+import { renderTokenNeeded } from './backfill.js';
 import { TOKEN_KEY } from './config.js';
 import { setText } from './dom.js';
 import {
@@ -21,9 +22,10 @@ export function renderTokenState({ els }) {
   setText(
     els.tokenState,
     saved
-      ? 'A token is saved in this browser: pause, resume and run now are enabled.'
+      ? 'A token is saved in this browser: pause, resume, run now and backfill are enabled.'
       : 'No token saved: the dashboard is read-only.',
   );
+  renderTokenNeeded();
 }
 
 /** @param {App} app */

@@ -55,6 +55,8 @@ export interface State {
   liveAt: Map<string, number>;
   /** The job whose pause dialog is open. */
   pausing: string | null;
+  /** The pending poll of the backfill each job's form follows, by job name. */
+  backfillPolls: Map<string, Timer>;
   stream: { source: EventSource | null; connectedOnce: boolean; retryMs: number };
 }
 
