@@ -4,6 +4,19 @@ import net from 'node:net';
 /** Ports handed out by this process; never handed out twice in one run. */
 const handedOut = new Set<number>();
 
+/**
+ * Ports the WHATWG fetch standard blocks ("bad ports"): Node's fetch refuses them with
+ * `fetch failed: bad port`, so a server on one of them cannot be probed or called by a test.
+ * (10080 lies in the range drawn below; the others matter when the kernel picks.)
+ */
+const FETCH_BLOCKED = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+  512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+  995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+  6669, 6679, 6697, 10080,
+]);
+
 /** Lowest port tried outside the kernel's ephemeral range. */
 const LOW_PORT = 10_000;
 
@@ -61,13 +74,13 @@ export async function freePorts(count: number): Promise<number[]> {
         range && range.low > LOW_PORT + 1000
           ? LOW_PORT + Math.floor(Math.random() * (range.low - LOW_PORT))
           : 0;
-      if (handedOut.has(candidate)) continue;
+      if (handedOut.has(candidate) || FETCH_BLOCKED.has(candidate)) continue;
       const server = await listen(candidate);
       if (!server) continue;
       servers.push(server);
       const address = server.address();
       if (address === null || typeof address === 'string') continue;
-      if (handedOut.has(address.port)) continue;
+      if (handedOut.has(address.port) || FETCH_BLOCKED.has(address.port)) continue;
       ports.push(address.port);
     }
   } finally {
