@@ -74,14 +74,16 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Any text about to be printed (an error line): the user info of every URL in it and the values
- * of secret-looking query parameters are replaced by `redacted`.
+ * Any text about to be printed (an error line): the user info of every URL in it, the values
+ * of secret-looking query parameters and URL fragments are replaced by `redacted`.
  */
 export function redactText(text: string): string {
-  return redactUserInfo(text).replace(
-    /([?&;][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred|sig|user)[^=&#\s]*=)[^&#\s]*/gi,
-    '$1redacted',
-  );
+  return redactUserInfo(text)
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s#"'`]*)#[^\s"'`]+/gi, '$1#redacted')
+    .replace(
+      /([?&;][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred|sig|user)[^=&#\s]*=)[^&#\s]*/gi,
+      '$1redacted',
+    );
 }
 
 function redactUserInfo(text: string): string {

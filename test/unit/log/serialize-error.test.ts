@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/log.js';
+import { createLogger, redactText } from '../../../src/log.js';
 
 /** A logger writing into an array of parsed lines. */
 function capture(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
@@ -42,5 +42,14 @@ describe('the err field of every log line', () => {
     expect((lines[1]!.err as Record<string, unknown>).message).toBe(
       'GET http://h/hook?token=redacted failed',
     );
+  });
+});
+
+describe('redactText', () => {
+  it('redacts the fragment of a URL quoted in a message (a token may ride there)', () => {
+    expect(redactText('unknown job "http://127.0.0.1:1/#FuzzS3cret"')).toBe(
+      'unknown job "http://127.0.0.1:1/#redacted"',
+    );
+    expect(redactText('see docs.md#section')).toBe('see docs.md#section');
   });
 });
