@@ -214,14 +214,7 @@ export class Planner {
       this.popTop();
       if (this.live(top)) due.push(top.job);
     }
-    const decisions: JobDecision[] = [];
-    for (const name of due) {
-      const s = this.jobs.get(name)!;
-      const orders = this.catchUp(s.def, s.schedule, s.watermark, horizon, now, 'all');
-      decisions.push(...split(name, orders, horizon, s.since));
-      this.setJob(s.def, s.schedule, horizon, s.since);
-    }
-    return { jobs: due.length, decisions };
+    return this.decide(due, horizon, now);
   }
 
   /**
@@ -244,13 +237,17 @@ export class Planner {
    * {@link tick} at their own time, so only the burst is decided early.
    */
   tickBurst(now: number, at: number): TickResult {
-    const names = [...(this.dueAt.get(at) ?? [])];
+    return this.decide([...(this.dueAt.get(at) ?? [])], at, now);
+  }
+
+  /** Decides every instant up to `through` of the named jobs and moves their watermarks there. */
+  private decide(names: readonly string[], through: number, now: number): TickResult {
     const decisions: JobDecision[] = [];
     for (const name of names) {
       const s = this.jobs.get(name)!;
-      const orders = this.catchUp(s.def, s.schedule, s.watermark, at, now, 'all');
-      decisions.push(...split(name, orders, at, s.since));
-      this.setJob(s.def, s.schedule, at, s.since);
+      const orders = this.catchUp(s.def, s.schedule, s.watermark, through, now, 'all');
+      decisions.push(...split(name, orders, through, s.since));
+      this.setJob(s.def, s.schedule, through, s.since);
     }
     return { jobs: names.length, decisions };
   }
