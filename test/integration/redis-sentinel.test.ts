@@ -5,7 +5,7 @@
 // once and run at most once to completion, including the seconds decided while no master existed.
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { afterAll, expect, inject, it } from 'vitest';
+import { afterAll, expect, inject, it, onTestFailed } from 'vitest';
 import { resolveConfig } from '../../src/config/index.js';
 import { createRedis } from '../../src/redis/connection.js';
 import type { RunData } from '../../src/fire.js';
@@ -49,6 +49,21 @@ it('a Sentinel fail-over while a job fires every second loses no committed fire 
   });
   servers.push(replica);
   sentinels = await startSentinels(master, { name: 'baton-test' });
+  // A fail-over that stalls is only explained by what each party saw: print every log's tail.
+  onTestFailed(() => {
+    const tails = [
+      ...processes.map((p) =>
+        'proc' in p
+          ? `--- replica ${p.id} ---\n${p.log(80)}`
+          : `--- ${p.name} ---\n${p.logTail(80)}`,
+      ),
+      ...servers.map(
+        (s, i) => `--- redis ${i === 0 ? 'first master' : 'first replica'} ---\n${s.logTail(40)}`,
+      ),
+      sentinels?.logTail(40) ?? '',
+    ];
+    console.error(tails.join('\n'));
+  });
 
   const namespace = testNamespace('sentinel');
   const opts: StackOptions = {
