@@ -1,32 +1,12 @@
-import { Redis } from 'ioredis';
 import { DateTime } from 'luxon';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import type { ControlContext } from '../../src/control/context.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { baton } from '../helpers/cli.js';
-import { executionsFile, readExecutions, startExecutionWorker } from '../helpers/executions.js';
-import { testNamespace } from '../helpers/namespace.js';
 import { freePort } from '../helpers/ports.js';
-import type { ManagedProcess } from '../helpers/process.js';
-import {
-  control,
-  jobsFolder,
-  stackKeys,
-  startReplica,
-  waitForLeader,
-  type ReplicaProcess,
-  type StackOptions,
-} from '../helpers/replicas.js';
+import { jobsFolder, waitForLeader } from '../helpers/replicas.js';
+import { closeStacks, startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-const processes: (ReplicaProcess | ManagedProcess)[] = [];
-const contexts: ControlContext[] = [];
-const redises: Redis[] = [];
-
-afterAll(async () => {
-  await Promise.all(processes.map((p) => p.kill9()));
-  for (const c of contexts) c.close();
-  for (const r of redises) r.disconnect();
-});
+afterEach(closeStacks);
 
 describe('calendars and active windows', () => {
   it('baton next --explain names skipped instants (calendar, window) and DST shifts', async () => {
@@ -107,11 +87,9 @@ activeUntil: 2026-03-14
     const excluded = last === today ? today : `${today}..${last}`;
     const from = new Date(Math.ceil(Date.now() / 1000) * 1000 + 6_000);
     const until = new Date(from.getTime() + 3_000);
-    const opts: StackOptions = {
-      etcd: [inject('etcdEndpoint')],
-      redisUrl: inject('redisUrl'),
-      namespace: testNamespace('calendars'),
-      jobsDir: await jobsFolder({
+    const stack = await startStack({
+      name: 'calendars',
+      jobs: {
         'holiday.yaml': `name: holiday
 schedule: "* * * * * *"
 timezone: ${zone}
@@ -125,18 +103,13 @@ activeFrom: ${from.toISOString()}
 activeUntil: ${until.toISOString()}
 `,
         'plain.yaml': 'name: plain\nschedule: "* * * * * *"\nhandler: append\n',
-      }),
-    };
-    const file = await executionsFile();
-    const replica = await startReplica(opts, 'r1', await freePort());
-    processes.push(replica);
-    processes.push(await startExecutionWorker(opts, 'w1', file));
-    const ctx = control(opts);
-    contexts.push(ctx);
-    await waitForLeader(ctx);
-    const redis = new Redis(opts.redisUrl);
-    redises.push(redis);
-    const keys = stackKeys(opts);
+      },
+    });
+    const replica = await stack.startReplica('r1', { httpPort: await freePort() });
+    await stack.startWorker('w1');
+    await waitForLeader(stack.ctx);
+    const redis = stack.redis();
+    const keys = stack.redisKeys;
     const skipsOf = async (job: string) =>
       (await redis.zrange(keys.skips(job).list, '0', '-1')).map(
         (j) => JSON.parse(j) as { reason: string; detail?: string; first: number; count: number },
@@ -145,7 +118,7 @@ activeUntil: ${until.toISOString()}
     // The window's last instant ran: every instant of the window was decided by then.
     await waitFor(
       async () =>
-        (await readExecutions(file)).some(
+        (await stack.executions()).some(
           (e) => e.job === 'window' && e.scheduledAt === until.getTime(),
         ),
       { timeoutMs: 30_000, description: "the window's last run" },
@@ -162,10 +135,10 @@ activeUntil: ${until.toISOString()}
       Number(await redis.hget(keys.skips('holiday').counts, 'excluded')),
     ).toBeGreaterThanOrEqual(3);
 
-    const executions = await readExecutions(file);
-    expect(executions.filter((e) => e.job === 'holiday')).toEqual([]);
-    expect(executions.filter((e) => e.job === 'plain').length).toBeGreaterThanOrEqual(3);
-    const windowRuns = executions.filter((e) => e.job === 'window').map((e) => e.scheduledAt);
+    const ran = await stack.executions();
+    expect(ran.filter((e) => e.job === 'holiday')).toEqual([]);
+    expect(ran.filter((e) => e.job === 'plain').length).toBeGreaterThanOrEqual(3);
+    const windowRuns = ran.filter((e) => e.job === 'window').map((e) => e.scheduledAt);
     expect(windowRuns.sort()).toEqual([0, 1, 2, 3].map((s) => from.getTime() + s * 1000));
     // The API's job detail shows the instants ahead with why they are skipped.
     const detail = (await (await fetch(`${replica.http}/api/v1/jobs/holiday`)).json()) as {

@@ -5,31 +5,15 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { JobAudit } from '../../src/control/audit.js';
-import type { ControlContext } from '../../src/control/context.js';
 import { listMembers } from '../../src/coordination/members.js';
 import type { RunOrder } from '../../src/fire.js';
 import { readHistory } from '../../src/history/records.js';
-import { testNamespace } from '../helpers/namespace.js';
-import {
-  executionsFile,
-  readExecutions,
-  startExecutionWorker,
-  type Execution,
-} from '../helpers/executions.js';
-import { makeTempDir, type ManagedProcess } from '../helpers/process.js';
+import type { Execution } from '../helpers/executions.js';
+import { makeTempDir } from '../helpers/process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/proxy.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import {
-  BATON_BIN,
-  batonEnv,
-  control,
-  jobsFolder,
-  stackKeys,
-  startReplica,
-  waitForLeader,
-  type ReplicaProcess,
-  type StackOptions,
-} from '../helpers/replicas.js';
+import { BATON_BIN, batonEnv, waitForLeader, type ReplicaProcess } from '../helpers/replicas.js';
+import { closeStacks, startStack, type Stack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -47,52 +31,10 @@ catchUp: all
 catchUpLimit: 1000
 `;
 
-let replicas: ReplicaProcess[] = [];
-let workers: ManagedProcess[] = [];
-let contexts: ControlContext[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(closeStacks);
 
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(60)}`);
-    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(40)}`);
-  }
-  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
-  for (const c of contexts) c.close();
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  replicas = [];
-  workers = [];
-  contexts = [];
-});
-
-async function stack(name: string, redisUrl = inject('redisUrl')) {
-  const opts: StackOptions = {
-    etcd: [inject('etcdEndpoint')],
-    redisUrl,
-    namespace: testNamespace(name),
-    jobsDir: await jobsFolder({ 'tick.yaml': TICK }),
-    leaseTtl: 2,
-  };
-  const ctx = control(opts);
-  contexts.push(ctx);
-  const executions = await executionsFile();
-  return { opts, ctx, executions };
-}
-
-async function startReplicas(opts: StackOptions, ...ids: string[]): Promise<ReplicaProcess[]> {
-  const started = await Promise.all(ids.map((id) => startReplica(opts, id)));
-  replicas.push(...started);
-  return started;
-}
-
-async function startWorker(
-  opts: StackOptions,
-  executions: string,
-  id: string,
-): Promise<ManagedProcess> {
-  const w = await startExecutionWorker(opts, id, executions);
-  workers.push(w);
-  return w;
+function stack(name: string, redisUrl?: string): Promise<Stack> {
+  return startStack({ name, jobs: { 'tick.yaml': TICK }, redisUrl });
 }
 
 /** Every fire any replica logged as committed: fire id -> scheduled instant. */
@@ -120,20 +62,20 @@ async function committedBy(r: ReplicaProcess, after: number): Promise<number> {
  * gap (catchUp: all).
  */
 async function expectEachCommittedFireExecutedOnce(
-  executions: string,
+  s: Stack,
   through: number,
   mayRepeat: (fireId: string, runs: Execution[]) => boolean = () => false,
 ) {
   const fires = await waitFor(
     async () => {
-      const c = await committed(replicas);
+      const c = await committed(s.replicas);
       const due = [...c].filter(([, at]) => at <= through);
-      const ran = new Set((await readExecutions(executions)).map((e) => e.fireId));
+      const ran = new Set((await s.executions()).map((e) => e.fireId));
       return due.length > 0 && due.every(([id]) => ran.has(id)) ? due : undefined;
     },
     { timeoutMs: 45_000, intervalMs: 200, description: 'every committed fire executed' },
   );
-  const runs = await readExecutions(executions);
+  const runs = await s.executions();
   const byFire = new Map<string, Execution[]>();
   for (const e of runs) byFire.set(e.fireId, [...(byFire.get(e.fireId) ?? []), e]);
   const twice = fires
@@ -149,44 +91,39 @@ async function expectEachCommittedFireExecutedOnce(
   return { fires, runs };
 }
 
-async function staleCount(opts: StackOptions): Promise<number> {
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    const h = await readHistory(redis, stackKeys(opts), 'tick', { limit: 1 });
-    return h.counts.stale ?? 0;
-  } finally {
-    redis.disconnect();
-  }
+async function staleCount(s: Stack): Promise<number> {
+  const h = await readHistory(s.redis(), s.redisKeys, 'tick', { limit: 1 });
+  return h.counts.stale ?? 0;
 }
 
 describe('exactly once under faults (real etcd, Redis, replicas and workers)', () => {
   it('a fail-over during a worker outage: every run the old leader committed still runs, once', async () => {
-    const { opts, ctx, executions } = await stack('failover-outage');
-    await startReplicas(opts, 'r1', 'r2', 'r3');
-    const first = await waitForLeader(ctx);
-    const worker = await startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
+    const s = await stack('failover-outage');
+    await s.startReplicas('r1', 'r2', 'r3');
+    const first = await waitForLeader(s.ctx);
+    const worker = await s.startWorker('w1');
+    await waitFor(async () => ((await s.executions()).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     await worker.kill9();
     const downAt = Date.now();
-    const oldLeader = replicas.find((r) => r.id === first.leader)!;
+    const oldLeader = s.replica(first.leader);
     // The old leader commits and enqueues runs nobody takes yet.
     await waitFor(async () => ((await committedBy(oldLeader, downAt)) >= 4 ? true : undefined), {
       description: 'the old leader commits 4 fires while no worker runs',
     });
     await oldLeader.kill9();
-    const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
-    const newLeader = replicas.find((r) => r.id === second.leader)!;
+    const second = await waitForLeader(s.ctx, (st) => st.leader !== first.leader);
+    const newLeader = s.replica(second.leader);
     await waitFor(async () => ((await committedBy(newLeader, downAt)) >= 2 ? true : undefined), {
       description: 'the new leader catches up and commits',
     });
     // The new leader's catch-up runs are waiting with delay 0, the old leader's were delayed:
     // the restarted worker sees the newer token first.
-    await startWorker(opts, executions, 'w2');
+    await s.startWorker('w2');
     const through = Date.now();
     const { fires, runs } = await expectEachCommittedFireExecutedOnce(
-      executions,
+      s,
       through,
       // Only a run the killed worker had started may run twice (at-least-once).
       (_id, list) => list.some((e) => e.pid === worker.pid),
@@ -195,19 +132,19 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
       runs.some((e) => e.fireId === id && e.token === first.token),
     );
     expect(oldTokenFires.length).toBeGreaterThanOrEqual(4);
-    expect(await staleCount(opts)).toBe(0);
+    expect(await staleCount(s)).toBe(0);
   });
 
   it('Redis crashes and comes back without writes it had acknowledged: every committed fire runs', async () => {
     const own: RedisServer = await startRedis({
       extraArgs: ['--appendfsync', 'everysec'],
     });
-    cleanups.push(async () => own.stopAll());
-    const { opts, ctx, executions } = await stack('redis-loses-writes', own.url);
-    await startReplicas(opts, 'r1');
-    await waitForLeader(ctx);
-    const worker = await startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
+    const s = await stack('redis-loses-writes', own.url);
+    s.defer(() => own.stopAll());
+    await s.startReplicas('r1');
+    await waitForLeader(s.ctx);
+    const worker = await s.startWorker('w1');
+    await waitFor(async () => ((await s.executions()).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     // No worker from here on, so nothing executes before the crash: whatever Redis forgets must
@@ -223,8 +160,8 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     // Fires published after the copy: in Redis, acknowledged, soon to be forgotten.
     await waitFor(
       async () => {
-        const ids = await probe.zrange(`${opts.namespace}:baton:delayed`, '0', '-1');
-        const waiting = await probe.lrange(`${opts.namespace}:baton:wait`, '0', '-1');
+        const ids = await probe.zrange(`${s.opts.namespace}:baton:delayed`, '0', '-1');
+        const waiting = await probe.lrange(`${s.opts.namespace}:baton:wait`, '0', '-1');
         return [...ids, ...waiting].some((id) => Number(id.split('@')[1]) > savedAt + 1000)
           ? true
           : undefined;
@@ -237,15 +174,15 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     await rm(aofDir, { recursive: true, force: true });
     await cp(path.join(backup, 'appendonlydir'), aofDir, { recursive: true });
     await own.restart();
-    await startWorker(opts, executions, 'w2');
+    await s.startWorker('w2');
     const through = Date.now();
-    await expectEachCommittedFireExecutedOnce(executions, through, (_id, list) =>
+    await expectEachCommittedFireExecutedOnce(s, through, (_id, list) =>
       list.some((e) => e.pid === worker.pid),
     );
     // Once Redis has them on disk, they leave the outbox: none is kept for good.
     await waitFor(
       async () => {
-        const res = await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).strings();
+        const res = await s.ctx.etcd.getAll().prefix(s.ctx.keys.outboxPrefix).strings();
         const kept = Object.values(res).flatMap((v) => JSON.parse(v) as RunOrder[]);
         return kept.every((o) => Date.parse(o.data.scheduledAt) > through) ? true : undefined;
       },
@@ -256,47 +193,47 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
   it('a leader cut off from Redis alone hands leadership to a replica that reaches it', async () => {
     const redisUrl = inject('redisUrl');
     const redisPort = Number(new URL(redisUrl).port);
-    const { opts, ctx, executions } = await stack('redis-partition');
+    const s = await stack('redis-partition');
     const proxies = new Map<string, TcpProxy>();
     for (const id of ['r1', 'r2', 'r3']) {
       const p = await startTcpProxy({ port: redisPort });
       proxies.set(id, p);
-      cleanups.push(() => p.close());
-      replicas.push(await startReplica({ ...opts, redisUrl: `redis://127.0.0.1:${p.port}` }, id));
+      s.defer(() => p.close());
+      await s.startReplica(id, { redisUrl: `redis://127.0.0.1:${p.port}` });
     }
-    const first = await waitForLeader(ctx);
-    await startWorker(opts, executions, 'w1');
-    await waitFor(async () => ((await readExecutions(executions)).length >= 2 ? true : undefined), {
+    const first = await waitForLeader(s.ctx);
+    await s.startWorker('w1');
+    await waitFor(async () => ((await s.executions()).length >= 2 ? true : undefined), {
       description: 'the worker runs fires',
     });
     // Packets to Redis vanish for the leader only; etcd still sees it alive.
     proxies.get(first.leader!)!.cut('blackhole');
     await waitFor(
       async () => {
-        const m = (await listMembers(ctx.etcd, ctx.keys)).find((x) => x.id === first.leader);
+        const m = (await listMembers(s.ctx.etcd, s.ctx.keys)).find((x) => x.id === first.leader);
         return m && !m.redisReady ? true : undefined;
       },
       { timeoutMs: 20_000, description: 'the cut-off leader reports redisReady: false' },
     );
-    const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 30_000);
+    const second = await waitForLeader(s.ctx, (st) => st.leader !== first.leader, 30_000);
     expect(second.leader).not.toBe(first.leader);
     // It stepped down for Redis, not for etcd (its lease stayed valid throughout).
-    const oldLeader = replicas.find((r) => r.id === first.leader)!;
+    const oldLeader = s.replica(first.leader);
     expect(await readFile(oldLeader.proc.logFile, 'utf8')).toContain(
       'redis unreachable from this leader for a lease TTL while a follower reaches it',
     );
     proxies.get(first.leader!)!.restore();
-    await expectEachCommittedFireExecutedOnce(executions, Date.now());
-    expect(await staleCount(opts)).toBe(0);
+    await expectEachCommittedFireExecutedOnce(s, Date.now());
+    expect(await staleCount(s)).toBe(0);
   });
 
   it('`baton audit` accounts for every instant from the records, and says when one is missing', async () => {
-    const { opts, ctx, executions } = await stack('audit');
-    await startReplicas(opts, 'r1');
-    await waitForLeader(ctx);
-    await startWorker(opts, executions, 'w1');
+    const s = await stack('audit');
+    await s.startReplicas('r1');
+    await waitForLeader(s.ctx);
+    await s.startWorker('w1');
     const from = Date.now();
-    await waitFor(async () => ((await readExecutions(executions)).length >= 4 ? true : undefined), {
+    await waitFor(async () => ((await s.executions()).length >= 4 ? true : undefined), {
       description: 'four fires ran',
     });
     const to = Date.now() - 1000;
@@ -315,7 +252,7 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
           '0',
           '--json',
         ],
-        { env: batonEnv(opts) },
+        { env: batonEnv(s.opts) },
       ).then(
         (ok) => ({ code: 0, stdout: ok.stdout }),
         (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
@@ -325,7 +262,7 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     const good = await audit();
     expect(good.code).toBe(0);
     expect(good.job.ok).toBe(true);
-    const ran = (await readExecutions(executions)).filter((e) => {
+    const ran = (await s.executions()).filter((e) => {
       const at = Number(e.fireId.split('@')[1]);
       return at >= from && at <= to;
     });
@@ -333,15 +270,10 @@ describe('exactly once under faults (real etcd, Redis, replicas and workers)', (
     expect(good.job.counts.missing).toBe(0);
 
     // Forget one run's record: the audit must notice, and fail.
-    const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
-    try {
-      const { history, records } = stackKeys(opts).run('tick');
-      const id = `${ran[0]!.fireId}#1`;
-      await redis.zrem(history, id);
-      await redis.hdel(records, id);
-    } finally {
-      redis.disconnect();
-    }
+    const { history, records } = s.redisKeys.run('tick');
+    const id = `${ran[0]!.fireId}#1`;
+    await s.redis().zrem(history, id);
+    await s.redis().hdel(records, id);
     const bad = await audit();
     expect(bad.code).toBe(1);
     expect(bad.job.ok).toBe(false);

@@ -5,38 +5,23 @@ import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import type { ControlContext } from '../../src/control/context.js';
 import { getStatus } from '../../src/control/status.js';
 import { Intents } from '../../src/coordination/intents.js';
-import { testNamespace } from '../helpers/namespace.js';
 import { startRedis } from '../helpers/redis.js';
 import {
   BATON_BIN,
   batonEnv,
-  control,
-  jobsFolder,
   queuedRuns,
   scheduledRuns,
-  stackKeys,
-  startReplica,
   waitForLeader,
-  type ReplicaProcess,
-  type StackOptions,
 } from '../helpers/replicas.js';
 import {
   compareExecutions,
   EXACTLY_ONCE,
-  executionsFile,
-  outboxFireIds,
-  queueIdle,
-  readExecutions,
-  recordLedger,
-  startExecutionWorker,
   type CommittedRun,
   withdrawnFireIds,
-  type LedgerRecording,
 } from '../helpers/executions.js';
-import type { ManagedProcess } from '../helpers/process.js';
+import { closeStacks, startStack, type Stack, type StackSpec } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -50,76 +35,21 @@ catchUpLimit: 100
 /** The same job, run by the fixture handler that records each execution. */
 const EVERY_SECOND_COUNTED = `${EVERY_SECOND}handler: append\n`;
 
-let replicas: ReplicaProcess[] = [];
-let workers: ManagedProcess[] = [];
-let recordings: LedgerRecording[] = [];
-let contexts: ControlContext[] = [];
+afterEach(closeStacks);
 
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(60)}`);
-    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(60)}`);
-  }
-  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
-  await Promise.all(recordings.map((r) => r.close()));
-  for (const c of contexts) c.close();
-  replicas = [];
-  workers = [];
-  recordings = [];
-  contexts = [];
-});
-
-async function stack(files: Record<string, string>, name: string, etcd = [inject('etcdEndpoint')]) {
-  const opts: StackOptions = {
-    etcd,
-    redisUrl: inject('redisUrl'),
-    namespace: testNamespace(name),
-    jobsDir: await jobsFolder(files),
-    leaseTtl: 2,
-  };
-  const ctx = control(opts);
-  contexts.push(ctx);
-  return { opts, ctx };
-}
-
-async function start(opts: StackOptions, ...ids: string[]): Promise<ReplicaProcess[]> {
-  const started = await Promise.all(ids.map((id) => startReplica(opts, id)));
-  replicas.push(...started);
-  return started;
-}
-
-/**
- * What the test counts: an etcd watch recording every commit of the namespace (from before any
- * replica starts) and a real `baton worker` whose handler appends a line per execution.
- */
-async function counted(opts: StackOptions, ctx: ControlContext) {
-  const ledger = await recordLedger(ctx.etcd, ctx.keys);
-  recordings.push(ledger);
-  const file = await executionsFile();
-  workers.push(await startExecutionWorker(opts, 'w1', file));
-  return { ledger, file, executions: () => readExecutions(file) };
-}
-
-/**
- * Ends a test's fire flow and returns what happened: kills every replica (nothing is decided
- * after), waits until the worker has finished every run that reached Redis, and returns the
- * committed runs (all of the ledger recording), the fire ids still in the outbox (committed, never
- * handed to Redis) and the executions.
- */
-async function settle(
-  opts: StackOptions,
-  ctx: ControlContext,
-  c: Awaited<ReturnType<typeof counted>>,
-) {
-  await Promise.all(replicas.map((r) => r.kill9()));
-  await c.ledger.sync(ctx.etcd);
-  const pending = await outboxFireIds(ctx.etcd, ctx.keys);
-  await waitFor(() => queueIdle(opts.redisUrl, opts.namespace), {
-    timeoutMs: 20_000,
-    description: 'every run in Redis finished',
+/** A stack of `files`; `counted` also records the ledger and starts worker w1 (before replicas). */
+function deploy(
+  files: Record<string, string>,
+  name: string,
+  more: Omit<StackSpec, 'name' | 'jobs'> & { counted?: boolean } = {},
+): Promise<Stack> {
+  const { counted, ...spec } = more;
+  return startStack({
+    name,
+    jobs: files,
+    ...(counted ? { ledger: true, workers: ['w1'] } : {}),
+    ...spec,
   });
-  const executions = await c.executions();
-  return { committed: c.ledger.runs, pending, executions };
 }
 
 /** Scheduled instants (epoch ms) of the runs of `job`, ascending; fails on a duplicate instant. */
@@ -141,8 +71,10 @@ function expectContiguousSeconds(at: number[]) {
 describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   it('elects exactly one leader and `baton status` agrees from every etcd member', async () => {
     const cluster = inject('etcdClusterEndpoints');
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'one-leader', cluster);
-    await start(opts, 'r1', 'r2', 'r3');
+    const { opts, ctx } = await deploy({ 'tick.yaml': EVERY_SECOND }, 'one-leader', {
+      etcd: cluster,
+      replicas: ['r1', 'r2', 'r3'],
+    });
     const s = await waitForLeader(ctx, (st) => st.members.length === 3);
     expect(s.members.filter((m) => m.state === 'leader').map((m) => m.id)).toEqual([s.leader]);
     expect(s.members.filter((m) => m.state === 'follower')).toHaveLength(2);
@@ -160,11 +92,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('kill -9 of the leader: another leads within the TTL and every second executes exactly once', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'kill9');
-    const c = await counted(opts, ctx);
-    const [a, b, r3] = await start(opts, 'r1', 'r2', 'r3');
+    const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'kill9', {
+      counted: true,
+      replicas: ['r1', 'r2', 'r3'],
+    });
+    const ctx = stack.ctx;
+    const [a, b, r3] = stack.replicas;
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await c.executions()).length >= 3, {
+    await waitFor(async () => (await stack.executions()).length >= 3, {
       timeoutMs: 10_000,
       description: 'first executions',
     });
@@ -173,10 +108,10 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader, 2000 + 3000);
     expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
     await waitFor(
-      async () => (await c.executions()).filter((e) => e.token === second.token).length >= 3,
+      async () => (await stack.executions()).filter((e) => e.token === second.token).length >= 3,
       { timeoutMs: 10_000, description: 'executions of runs from the new leader' },
     );
-    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const { committed, pending, executions } = await stack.settle();
     expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
     // catchUp: all — the ledger holds every second of the run, and each left the outbox and ran.
     expectContiguousSeconds(committed.map((r) => r.scheduledAt).sort((x, y) => x - y));
@@ -185,11 +120,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('SIGSTOP past the TTL: the old leader steps down on waking and publishes nothing it did not commit', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigstop');
-    const c = await counted(opts, ctx);
-    const [a, b] = await start(opts, 'r1', 'r2');
+    const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigstop', {
+      counted: true,
+      replicas: ['r1', 'r2'],
+    });
+    const { opts, ctx } = stack;
+    const [a, b] = stack.replicas;
     const first = await waitForLeader(ctx);
-    await waitFor(async () => (await c.executions()).length >= 2, {
+    await waitFor(async () => (await stack.executions()).length >= 2, {
       description: 'first executions',
     });
     const old = [a, b].find((r) => r!.id === first.leader)!;
@@ -215,11 +153,11 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     // Once it is a follower again, nothing it committed is still to come: the highest watermark
     // it wrote under its token bounds every instant it decided (the look-ahead that decided them
     // early stretches with load, so no constant after the stop would).
-    await c.ledger.sync(ctx.etcd);
-    const bound = c.ledger.highestWatermark('tick', first.token!);
+    await stack.ledger.sync(ctx.etcd);
+    const bound = stack.ledger.highestWatermark('tick', first.token!);
     expect(bound).toBeDefined();
     const committedByOld = new Set(
-      c.ledger.runs.filter((r) => r.token === first.token).map((r) => r.fireId),
+      stack.ledger.runs.filter((r) => r.token === first.token).map((r) => r.fireId),
     );
     const { at, runs } = await instants(opts, 'tick');
     expectContiguousSeconds(at);
@@ -242,22 +180,25 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     expect(stepDown).toHaveLength(1);
     expect(['lease_expired', 'key_deleted']).toContain(stepDown[0]);
     // And every committed fire executed once, before and after the fail-over.
-    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const { committed, pending, executions } = await stack.settle();
     expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
     expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
   it('SIGTERM hands over at once, and a replica restarted with the same id rejoins', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigterm');
-    const c = await counted(opts, ctx);
-    const [a, b] = await start(opts, 'r1', 'r2');
+    const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'sigterm', {
+      counted: true,
+      replicas: ['r1', 'r2'],
+    });
+    const { opts, ctx } = stack;
+    const [a, b] = stack.replicas;
     const first = await waitForLeader(ctx, (s) => s.members.length === 2);
     const leader = [a, b].find((r) => r!.id === first.leader)!;
     const exit = await leader.stop();
     expect(exit.code).toBe(0);
     const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
     expect(second.members.map((m) => m.id)).not.toContain(first.leader);
-    const [again] = await start(opts, leader.id);
+    const [again] = await stack.startReplicas(leader.id);
     const third = await waitForLeader(ctx, (s) =>
       s.members.some((m) => m.id === again!.id && m.state === 'follower'),
     );
@@ -268,15 +209,17 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
           .length >= 2,
       { description: 'fires from the new leader' },
     );
-    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const { committed, pending, executions } = await stack.settle();
     expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
     expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
   });
 
   it('pause skips and records fires, resume does not replay, trigger runs once with a manual id', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'intents');
-    const c = await counted(opts, ctx);
-    await start(opts, 'r1');
+    const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'intents', {
+      counted: true,
+      replicas: ['r1'],
+    });
+    const { opts, ctx } = stack;
     const s = await waitForLeader(ctx);
     await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
       description: 'fires',
@@ -291,7 +234,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const redis = new Redis(opts.redisUrl);
     try {
       const skipCount = async () =>
-        Number((await redis.hget(stackKeys(opts).skips('tick').counts, 'paused')) ?? 0);
+        Number((await redis.hget(stack.redisKeys.skips('tick').counts, 'paused')) ?? 0);
       await waitFor(async () => (await skipCount()) >= 2, { description: 'paused fires recorded' });
       const before = (await instants(opts, 'tick')).at;
       const lastBefore = before[before.length - 1]!;
@@ -302,7 +245,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       const after = (await instants(opts, 'tick')).at;
       const resumedFrom = after.find((t) => t > lastBefore)!;
       // The paused seconds were not replayed: the gap is exactly the recorded skips.
-      const skipped = await redis.zrange(stackKeys(opts).skips('tick').list, '0', '-1');
+      const skipped = await redis.zrange(stack.redisKeys.skips('tick').list, '0', '-1');
       const paused = skipped
         .map((j) => JSON.parse(j) as { reason: string; first: number; last: number; count: number })
         .filter((r) => r.reason === 'paused');
@@ -332,10 +275,10 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     );
     // Executed once, like every committed fire, except those the pause withdrew from Redis
     // before a worker took them (recorded as skipped instead).
-    await waitFor(async () => (await c.executions()).some((e) => e.fireId === fireId), {
+    await waitFor(async () => (await stack.executions()).some((e) => e.fireId === fireId), {
       description: 'manual run executed',
     });
-    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const { committed, pending, executions } = await stack.settle();
     const withdrawn = await withdrawnFireIds(
       opts.redisUrl,
       opts.namespace,
@@ -348,12 +291,12 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('a pause withdraws a run already decided for a later instant, inside the look-ahead', async () => {
-    const { opts, ctx } = await stack(
+    const stack = await deploy(
       { 'five.yaml': 'name: five\nschedule: "*/5 * * * * *"\n' },
       'withdraw',
     );
-    const r1 = await startReplica(opts, 'r1', 0, { BATON_LOOKAHEAD: '1000' });
-    replicas.push(r1);
+    const { opts, ctx } = stack;
+    await stack.startReplica('r1', { env: { BATON_LOOKAHEAD: '1000' } });
     await waitForLeader(ctx);
     // A run decided ahead of its instant (up to 1 s before it), with no worker to take it.
     const ahead = await waitFor(
@@ -369,9 +312,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
     const redis = new Redis(opts.redisUrl);
     try {
       // Removed from the queue, then marked and recorded (separate round trips): await all three.
-      const marker = () => redis.get(stackKeys(opts).fired(ahead.id));
+      const marker = () => redis.get(stack.redisKeys.fired(ahead.id));
       const pausedSkips = async () =>
-        (await redis.zrange(stackKeys(opts).skips('five').list, '0', '-1'))
+        (await redis.zrange(stack.redisKeys.skips('five').list, '0', '-1'))
           .map((j) => JSON.parse(j) as { reason: string; first: number })
           .filter((x) => x.reason === 'paused');
       await waitFor(
@@ -389,8 +332,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('the leader makes each delayed run available at its instant (no worker polls Redis, so Redis would not)', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'promote');
-    await start(opts, 'r1');
+    const { opts, ctx } = await deploy({ 'tick.yaml': EVERY_SECOND }, 'promote', {
+      replicas: ['r1'],
+    });
     await waitForLeader(ctx);
     const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
     const q = new Queue('baton', { connection: redis, prefix: opts.namespace });
@@ -416,8 +360,9 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   });
 
   it('hot reload: a new job starts, a changed schedule neither refires nor skips, a broken file keeps the last good set', async () => {
-    const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND }, 'reload');
-    await start(opts, 'r1');
+    const { opts, ctx } = await deploy({ 'tick.yaml': EVERY_SECOND }, 'reload', {
+      replicas: ['r1'],
+    });
     await waitForLeader(ctx);
     await waitFor(async () => (await instants(opts, 'tick')).at.length >= 2, {
       description: 'fires',
@@ -466,19 +411,15 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       (_, i) =>
         `  - name: job-${i}\n    schedule: "* * * * * *"\n    catchUp: all\n    handler: append\n`,
     ).join('');
-    const { opts, ctx } = await stack({ 'many.yaml': `jobs:\n${many}` }, 'many');
-    const ledger = await recordLedger(ctx.etcd, ctx.keys);
-    recordings.push(ledger);
-    const file = await executionsFile();
-    workers.push(await startExecutionWorker(opts, 'w1', file, ['--concurrency', '50']));
-    const c = { ledger, file, executions: () => readExecutions(file) };
-    await start(opts, 'r1');
-    await waitForLeader(ctx);
-    await waitFor(async () => (await c.executions()).length >= 300 * 3, {
+    const stack = await deploy({ 'many.yaml': `jobs:\n${many}` }, 'many', { ledger: true });
+    await stack.startWorker('w1', ['--concurrency', '50']);
+    await stack.startReplicas('r1');
+    await waitForLeader(stack.ctx);
+    await waitFor(async () => (await stack.executions()).length >= 300 * 3, {
       timeoutMs: 30_000,
       description: 'three rounds of 300 executions',
     });
-    const { committed, pending, executions } = await settle(opts, ctx, c);
+    const { committed, pending, executions } = await stack.settle();
     expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
     expect(new Set(executions.map((e) => e.job)).size).toBe(300);
     // Every job ran at the same instants: one decision per instant covered all 300 jobs, in
@@ -497,12 +438,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   it('a new leader republishes the outbox of a leader killed while Redis was down: every instant executes once', async () => {
     const own = await startRedis();
     try {
-      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'outbox-takeover');
-      opts.redisUrl = own.url;
-      const c = await counted(opts, ctx);
-      await start(opts, 'r1', 'r2');
+      const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'outbox-takeover', {
+        redisUrl: own.url,
+        counted: true,
+        replicas: ['r1', 'r2'],
+      });
+      const ctx = stack.ctx;
       const first = await waitForLeader(ctx, (s) => s.members.length === 2);
-      await waitFor(async () => (await c.executions()).length >= 2, {
+      await waitFor(async () => (await stack.executions()).length >= 2, {
         description: 'first executions',
       });
 
@@ -518,13 +461,13 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
         { description: "three of the leader's batches waiting in the outbox" },
       );
       // It dies with them: only another leader can deliver them.
-      await replicas.find((r) => r.id === first.leader)!.kill9();
+      await stack.replica(first.leader).kill9();
       const second = await waitForLeader(ctx, (s) => s.leader !== first.leader);
       expect(BigInt(second.token!)).toBeGreaterThan(BigInt(first.token!));
-      await c.ledger.sync(ctx.etcd);
+      await stack.ledger.sync(ctx.etcd);
       const orphanedBatches = new Set((await batches()).filter((b) => tokenOf(b) === first.token));
       expect(orphanedBatches.size).toBeGreaterThanOrEqual(3);
-      const orphaned = c.ledger.runs.filter((r) => orphanedBatches.has(r.batch));
+      const orphaned = stack.ledger.runs.filter((r) => orphanedBatches.has(r.batch));
       expect(orphaned.length).toBeGreaterThanOrEqual(3);
 
       // Redis comes back on the same data: every batch waiting then is delivered and removed.
@@ -539,14 +482,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
       );
       await waitFor(
         async () => {
-          const ran = new Set((await c.executions()).map((e) => e.fireId));
+          const ran = new Set((await stack.executions()).map((e) => e.fireId));
           return orphaned.every((r) => ran.has(r.fireId));
         },
         { timeoutMs: 20_000, description: "the dead leader's committed runs executed" },
       );
       await waitFor(
         async () => {
-          const fresh = (await c.executions()).filter(
+          const fresh = (await stack.executions()).filter(
             (e) =>
               e.token === second.token &&
               e.scheduledAt > Math.max(...orphaned.map((r) => r.scheduledAt)),
@@ -556,7 +499,7 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
         { description: "the new leader's own runs executing after the outage" },
       );
 
-      const { committed, pending, executions } = await settle(opts, ctx, c);
+      const { committed, pending, executions } = await stack.settle();
       expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
       expect(orphaned.filter((r) => pending.has(r.fireId))).toEqual([]);
       // catchUp: all — no second of the outage lost, none run twice.
@@ -569,12 +512,14 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
   it('Redis down: fires wait in the etcd outbox and execute once when it returns', async () => {
     const own = await startRedis();
     try {
-      const { opts, ctx } = await stack({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'redis-down');
-      opts.redisUrl = own.url;
-      const c = await counted(opts, ctx);
-      await start(opts, 'r1');
+      const stack = await deploy({ 'tick.yaml': EVERY_SECOND_COUNTED }, 'redis-down', {
+        redisUrl: own.url,
+        counted: true,
+        replicas: ['r1'],
+      });
+      const ctx = stack.ctx;
       await waitForLeader(ctx);
-      await waitFor(async () => (await c.executions()).length >= 2, {
+      await waitFor(async () => (await stack.executions()).length >= 2, {
         description: 'first executions',
       });
       await own.stop();
@@ -591,10 +536,10 @@ describe('scheduler replicas (real etcd, real Redis, real processes)', () => {
         { timeoutMs: 15_000, description: 'the outbox of the outage drained' },
       );
       await waitFor(
-        async () => (await c.executions()).filter((e) => e.at > restartedAt).length >= 5,
+        async () => (await stack.executions()).filter((e) => e.at > restartedAt).length >= 5,
         { description: 'executions after Redis returned' },
       );
-      const { committed, pending, executions } = await settle(opts, ctx, c);
+      const { committed, pending, executions } = await stack.settle();
       expect(compareExecutions(committed, executions, pending)).toEqual(EXACTLY_ONCE);
       expectContiguousSeconds(executions.map((e) => e.scheduledAt).sort((x, y) => x - y));
     } finally {
