@@ -7,13 +7,14 @@
  *   npm run bench -- idle setup           only these scenarios
  *   npm run bench -- --quick              small sizes, 1 round, ~90 s; results in a temp dir
  *   npm run bench -- --quick --out DIR    ... results in DIR
- *   npm run bench -- lag failover         the baton-only scenarios (bench/legacy.ts)
+ *   npm run bench -- lag failover         the baton-only scenarios (bench/legacy.ts, workers.ts)
  *   npm run bench -- all                  both
  *
  * Side-by-side scenarios: floors, idle, every-second, same-second, setup. Results:
  * bench/results/<date>-compare.json and .md (never overwritten: -2, -3, ... when taken).
- * Baton-only scenarios (lag, burst, takeover, failover, redis-cutoff) append their rows to
- * bench/results/<date>.md. Sizes and windows: see CONFIG_ENV below.
+ * Baton-only scenarios (lag, burst, takeover, failover, redis-cutoff, worker-overhead,
+ * worker-processes) append their rows to bench/results/<date>.md. Sizes and windows: see
+ * CONFIG_ENV below, bench/legacy.ts and bench/workers.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -37,10 +38,14 @@ import {
 import { LEGACY, lines as legacyLines, report as legacyReport } from './legacy.js';
 import { markdown, summarise, type Summary } from './report.js';
 import type { Env } from './stacks.js';
+import { WORKERS } from './workers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 type Emit = (run: ScenarioRun) => void;
+
+/** Scenarios of baton alone: rows appended to bench/results/<date>.md. */
+const BATON_ONLY = { ...LEGACY, ...WORKERS };
 
 const COMPARE: Record<string, (env: Env, cfg: CompareConfig, emit: Emit) => Promise<void>> = {
   floors: async (env, cfg, emit) => emit(await floors(env, cfg)),
@@ -142,14 +147,14 @@ async function main(): Promise<void> {
   const outArg = outAt >= 0 ? args[outAt + 1] : undefined;
   if (outAt >= 0 && !outArg) throw new Error('--out needs a directory');
   const names = args.filter((a, i) => !a.startsWith('--') && !(outAt >= 0 && i === outAt + 1));
-  const known = [...Object.keys(COMPARE), ...Object.keys(LEGACY), 'all'];
+  const known = [...Object.keys(COMPARE), ...Object.keys(BATON_ONLY), 'all'];
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0)
     throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${known.join(', ')}`);
   const all = names.includes('all');
   const compare =
     all || names.length === 0 ? Object.keys(COMPARE) : names.filter((n) => n in COMPARE);
-  const legacy = all ? Object.keys(LEGACY) : names.filter((n) => n in LEGACY);
+  const legacy = all ? Object.keys(BATON_ONLY) : names.filter((n) => n in BATON_ONLY);
   if (!existsSync(BATON_BIN))
     throw new Error(`${BATON_BIN} is missing: run \`npm run build\` first`);
   const cfg = config(quick);
@@ -244,7 +249,7 @@ async function main(): Promise<void> {
       );
       legacyReport('| scenario | result | design target |');
       legacyReport('| --- | --- | --- |');
-      for (const name of legacy) await LEGACY[name]!({ etcd, redis });
+      for (const name of legacy) await BATON_ONLY[name]!({ etcd, redis });
     }
   } finally {
     admin.disconnect();

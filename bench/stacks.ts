@@ -95,7 +95,13 @@ export function definitionFiles(jobs: number, pattern: string, keep = DEFAULT_KE
   return files;
 }
 
-async function waitForLog(proc: ManagedProcess, text: string, what: string, timeoutMs = 60_000) {
+/** Waits until `proc` has logged `text`; fails at once if it exits first. */
+export async function waitForLog(
+  proc: ManagedProcess,
+  text: string,
+  what: string,
+  timeoutMs = 60_000,
+) {
   await waitFor(
     () => {
       if (!proc.running) throw new StopWaiting(`${what} exited:\n${proc.logTail(40)}`);
