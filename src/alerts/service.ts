@@ -1,7 +1,12 @@
 import type { Etcd3 } from 'etcd3';
 import type { Redis } from 'ioredis';
 import { compileSchedule, jitterMs, type CompiledSchedule } from '../cron/index.js';
-import { redactWebhookUrl, targetId, type AlertTarget } from '../definitions/alerts.js';
+import {
+  redactWebhookUrl,
+  resolveTarget,
+  targetId,
+  type AlertTarget,
+} from '../definitions/alerts.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { toSkipEntry, type RunRecord, type SkipEntry } from '../history/records.js';
 import { EndedRunsTail } from '../history/tail.js';
@@ -486,7 +491,13 @@ export class Alerts {
       return;
     }
     const shown = { ...fields, url: redactWebhookUrl(target.url) };
-    const sent = await sendWebhook(target, d.payload, d.attempts, { signal: this.abort.signal });
+    // References are read for each attempt (a rotated secrets file is picked up); one that cannot
+    // be read fails the attempt like a webhook that does not answer: retried (another leader, or
+    // a file mounted late, may read it), then given up. The reason names the reference only.
+    const resolved = await resolveTarget(target);
+    const sent = resolved.ok
+      ? await sendWebhook(resolved.target, d.payload, d.attempts, { signal: this.abort.signal })
+      : { ok: false as const, permanent: false, status: null, error: resolved.error };
     if (sent.ok) {
       const result = await this.store.settle(id, 'delivered', this.deps.now());
       this.settled(
@@ -498,7 +509,7 @@ export class Alerts {
       );
       return;
     }
-    const error = scrub(sent.error, target);
+    const error = resolved.ok ? scrub(sent.error, resolved.target) : sent.error;
     if (sent.permanent || d.attempts >= MAX_DELIVERY_ATTEMPTS) {
       const result = await this.store.settle(id, 'failed', this.deps.now(), { error });
       this.settled(d.kind, 'failed', result, { ...shown, err: error }, 'alert not delivered');

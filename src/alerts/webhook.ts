@@ -1,4 +1,4 @@
-import { redactWebhookUrl, type AlertTarget } from '../definitions/alerts.js';
+import { redactWebhookUrl, type ResolvedAlertTarget } from '../definitions/alerts.js';
 import { formatBody, type AlertPayload } from './events.js';
 
 /** How long one POST may take before it counts as failed (and is retried). */
@@ -10,9 +10,10 @@ export type SendResult =
 
 /**
  * `text` with every secret of `target` replaced: its URL, the URL's path and query, its user
- * info and header values. Error messages of the HTTP client may quote any of them.
+ * info and header values (as written or read from `{ env }` / `{ file }`). Error messages of the
+ * HTTP client may quote any of them.
  */
-export function scrub(text: string, target: AlertTarget): string {
+export function scrub(text: string, target: ResolvedAlertTarget): string {
   const secrets = new Set<string>([target.url]);
   try {
     const u = new URL(target.url);
@@ -40,7 +41,7 @@ export function scrub(text: string, target: AlertTarget): string {
  * anything else is retried.
  */
 export async function sendWebhook(
-  target: AlertTarget,
+  target: ResolvedAlertTarget,
   payload: AlertPayload,
   attempt: number,
   options: { timeoutMs?: number; signal?: AbortSignal } = {},

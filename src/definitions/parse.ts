@@ -39,7 +39,7 @@ import {
 import type { CalendarDefinition, JobDefinition, RetentionPolicy, RetryPolicy } from './types.js';
 import { validateCalendar, type CalendarRef } from './calendars.js';
 import { readFastYaml } from './fast-yaml.js';
-import type { AlertsPolicy } from './alerts.js';
+import { ALERT_EVENTS, locateRef, targetRefs, type AlertsPolicy } from './alerts.js';
 
 /** Where a job name is declared: the position of its `name` value. */
 export interface NameLocation {
@@ -144,6 +144,43 @@ function offsetOf(root: Node, path: readonly Segment[], target: JobIssue['target
   if (hasRange(v) && !emptyScalar) return v.range[0];
   if (hasRange(found.key)) return found.key.range[0];
   return rootOffset;
+}
+
+/** A job with a `{ env }` or `{ file }` reference among its webhooks. */
+function hasSecretRefs(alerts: AlertsPolicy): boolean {
+  return ALERT_EVENTS.some((e) => alerts[e].some((t) => targetRefs(t).length > 0));
+}
+
+/**
+ * Records where each secret reference the mapping `node` writes itself under `alerts:` stands
+ * (events it leaves to the file's defaults keep the defaults' places).
+ */
+function locateSecretRefs(
+  node: Node,
+  raw: unknown,
+  alerts: AlertsPolicy,
+  labelPrefix: string,
+  file: string,
+  lineCounter: LineCounter,
+): void {
+  const written = (raw as { alerts?: unknown } | null)?.alerts;
+  if (written === null || typeof written !== 'object') return;
+  for (const event of ALERT_EVENTS) {
+    const rawEvent = (written as Record<string, unknown>)[event];
+    if (rawEvent === undefined) continue;
+    alerts[event].forEach((target, i) => {
+      const base: Segment[] = ['alerts', event, ...(Array.isArray(rawEvent) ? [i] : [])];
+      for (const { key, ref } of targetRefs(target)) {
+        const path =
+          key === 'url' ? [...base, 'url'] : [...base, 'headers', key.slice('headers.'.length)];
+        const { line, col } = lineCounter.linePos(offsetOf(node, path, 'value'));
+        const label = path
+          .map((seg, n) => (typeof seg === 'number' ? `[${seg}]` : n === 0 ? seg : `.${seg}`))
+          .join('');
+        locateRef(ref, { at: `${file}:${line}:${col}`, label: labelPrefix + label });
+      }
+    });
+  }
 }
 
 function yamlMessage(error: YAMLError, text: string): string {
@@ -300,6 +337,8 @@ export function parseDefinitionsFileFast(file: string, text: string): FileResult
     if (!result.ok || seen.has(result.job.name)) return undefined;
     // Calendar references need their positions (the loader's "unknown calendar" problems).
     if (result.job.exclude?.some((e) => 'calendar' in e)) return undefined;
+    // So do secret references (the replica's "cannot be read" warnings and delivery errors).
+    if (hasSecretRefs(result.job.alerts)) return undefined;
     seen.add(result.job.name);
     names.push({ name: result.job.name, file, line: at.line, col: at.col });
     jobs.push(withSource(result.job, { file, line: at.line, col: at.col }));
@@ -442,9 +481,13 @@ export function parseDefinitionsFilePrecise(file: string, text: string): FileRes
     const defaultsPair = jobsPair !== undefined ? findPair(root, 'defaults') : undefined;
     if (defaultsPair !== undefined) {
       const node = (defaultsPair.value as MaybeNode) ?? (defaultsPair.key as MaybeNode);
-      const checked = validateDefaults((data as { defaults?: unknown }).defaults);
-      if (checked.ok) defaults = checked.defaults;
-      else {
+      const rawDefaults = (data as { defaults?: unknown }).defaults;
+      const checked = validateDefaults(rawDefaults);
+      if (checked.ok) {
+        defaults = checked.defaults;
+        if (isMap(node))
+          locateSecretRefs(node, rawDefaults, defaults.alerts, 'defaults.', file, lineCounter);
+      } else {
         defaultsBroken = true;
         for (const issue of checked.issues)
           at(
@@ -529,6 +572,7 @@ export function parseDefinitionsFilePrecise(file: string, text: string): FileRes
     }
     const loc = nameLocation ?? { name: result.job.name, file, ...lineCounter.linePos(0) };
     valid.push([withSource(result.job, { file, line: loc.line, col: loc.col }), loc]);
+    if (isMap(node)) locateSecretRefs(node, raw, result.job.alerts, '', file, lineCounter);
     // Where it names calendars, for the loader's "unknown calendar" problems.
     const rawExclude = (raw as { exclude?: unknown }).exclude;
     if (result.job.exclude !== undefined && Array.isArray(rawExclude) && isMap(node)) {

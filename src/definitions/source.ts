@@ -1,5 +1,6 @@
 import { formatProblem, type DefinitionProblem } from '../errors.js';
 import type { Logger } from '../log.js';
+import { unreadableRefs } from './alerts.js';
 import { definitionsHash } from './hash.js';
 import { loadDefinitions } from './load.js';
 import type { JobDefinition } from './types.js';
@@ -16,6 +17,12 @@ export interface DefinitionsSourceOptions {
   logger: Logger;
   /** How a problem of the folder is logged. @defaultValue warn, 'definition problem' */
   problems?: { level: 'warn' | 'error'; message: string };
+  /**
+   * Warn (`alert secret unreadable`, at `file:line:col`) of each `{ env }` / `{ file }`
+   * reference of the webhooks this process cannot read, after every load: replicas, which
+   * deliver as leader. The jobs load anyway. @defaultValue false
+   */
+  checkSecrets?: boolean;
   /** The jobs in effect changed on a reload (never called for the initial load). */
   onChange?: (snapshot: DefinitionsSnapshot) => void;
 }
@@ -46,7 +53,20 @@ export async function openDefinitions(
       close: () => Promise.resolve(),
     };
   };
-  if (options.definitions) return fixed([...options.definitions]);
+  const checkSecrets = (jobs: readonly JobDefinition[]) => {
+    if (options.checkSecrets !== true) return;
+    void unreadableRefs(jobs).then(
+      (list) => {
+        for (const u of list)
+          options.logger.warn({ problem: `${u.at}: ${u.message}` }, 'alert secret unreadable');
+      },
+      (err: unknown) => options.logger.warn({ err }, 'alert secrets could not be checked'),
+    );
+  };
+  if (options.definitions) {
+    checkSecrets(options.definitions);
+    return fixed([...options.definitions]);
+  }
   if (options.dir === null) return fixed([]);
   const { level, message } = options.problems ?? { level: 'warn', message: 'definition problem' };
   const logProblems = (problems: readonly DefinitionProblem[]) => {
@@ -55,13 +75,18 @@ export async function openDefinitions(
   if (options.watch === false) {
     const loaded = await loadDefinitions(options.dir);
     logProblems(loaded.problems);
+    checkSecrets(loaded.jobs);
     return fixed(loaded.jobs);
   }
   const watcher: DefinitionsWatcher = await watchDefinitions(options.dir, {
-    onChange: (s) => options.onChange?.(s),
+    onChange: (s) => {
+      checkSecrets(s.jobs);
+      options.onChange?.(s);
+    },
     onProblems: logProblems,
     onError: (err) => options.logger.warn({ err }, 'definitions watch error'),
   });
+  checkSecrets(watcher.current());
   return {
     current: () => watcher.current(),
     hash: () => watcher.hash(),

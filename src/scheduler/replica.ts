@@ -188,6 +188,7 @@ export class Replica extends EventEmitter<ReplicaEvents> {
       dir: this.config.jobsDir,
       logger: this.log,
       problems: { level: 'error', message: 'invalid job definition (last good definition kept)' },
+      checkSecrets: true,
       onChange: (result) => {
         this.hash = result.hash;
         this.log.info({ jobs: result.jobs.length, hash: this.hash }, 'definitions loaded');

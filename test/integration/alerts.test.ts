@@ -42,12 +42,14 @@ const HANDLERS = path.resolve(
 const SECRET_PATH = 'T0ALERTS/B0ALERTS/pathSecret9f3k2';
 const SECRET_QUERY = 'querySecret7d1x';
 const SECRET_HEADER = 'headerSecret5q8w';
+const SECRET_FILE_TOKEN = 'fileSecret3m6z';
 
 interface Received {
   path: string;
   eventId: string;
   attempt: string;
   authorization: string | undefined;
+  headers: http.IncomingHttpHeaders;
   body: unknown;
   status: number;
 }
@@ -65,6 +67,7 @@ async function receiver(respond: (n: number, path: string) => number = () => 200
         eventId: String(req.headers['baton-event-id']),
         attempt: String(req.headers['baton-delivery-attempt']),
         authorization: req.headers.authorization,
+        headers: req.headers,
         body: JSON.parse(text) as unknown,
         status,
       });
@@ -149,17 +152,64 @@ async function deliveries(opts: StackOptions) {
   try {
     const keys = stackKeys(opts);
     const pending = await redis.zcard(keys.alertsPending);
-    const found: { id: string; state: string; attempts: number; token: string }[] = [];
+    const found: {
+      id: string;
+      state: string;
+      attempts: number;
+      token: string;
+      error: string | undefined;
+    }[] = [];
     let cursor = '0';
     do {
       const [next, list] = await redis.scan(cursor, 'MATCH', `${keys.alert('')}*`, 'COUNT', 1000);
       cursor = next;
       for (const k of list) {
         const h = await redis.hgetall(k);
-        found.push({ id: h.id!, state: h.state!, attempts: Number(h.attempts), token: h.token! });
+        found.push({
+          id: h.id!,
+          state: h.state!,
+          attempts: Number(h.attempts),
+          token: h.token!,
+          error: h.error,
+        });
       }
     } while (cursor !== '0');
     return { pending, records: found };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Every value under the namespace's Redis keys, as text (to look for secrets in). */
+async function redisDump(opts: StackOptions): Promise<string> {
+  const redis = new Redis(opts.redisUrl);
+  try {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, list] = await redis.scan(cursor, 'MATCH', `${opts.namespace}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const k of list) {
+        const type = await redis.type(k);
+        const value =
+          type === 'string'
+            ? await redis.get(k)
+            : type === 'hash'
+              ? await redis.hgetall(k)
+              : type === 'zset'
+                ? await redis.zrange(k, '0', '-1', 'WITHSCORES')
+                : type === 'list'
+                  ? await redis.lrange(k, 0, -1)
+                  : type === 'set'
+                    ? await redis.smembers(k)
+                    : type === 'stream'
+                      ? await redis.xrange(k, '-', '+')
+                      : `(${type})`;
+        out.push(`${k} ${JSON.stringify(value)}`);
+      }
+    } while (cursor !== '0');
+    expect(out.length).toBeGreaterThan(0);
+    return out.join('\n');
   } finally {
     redis.disconnect();
   }
@@ -277,6 +327,94 @@ describe('alerts', () => {
       for (const file of logs) expect(await readFile(file, 'utf8'), file).not.toContain(secret);
     }
     expect(replicas.some((r) => r.log(400).includes('"alert delivered"'))).toBe(true);
+  }, 90_000);
+
+  it('reads { env } and { file } references on the leader: the webhook gets the values, logs, API, Redis and etcd never do', async () => {
+    const hook = await receiver();
+    const secretsDir = await makeTempDir('baton-alert-secrets-');
+    const tokenFile = path.join(secretsDir, 'token');
+    await writeFile(tokenFile, `${SECRET_FILE_TOKEN}\n`);
+    const { opts, ctx, failFile } = await stack('secrets', {
+      'flaky.yaml': `name: flaky
+schedule: "0 0 1 1 *"
+handler: flaky
+alerts:
+  onFailure:
+    - url: { env: BATON_TEST_HOOK_URL }
+      headers: { Authorization: { env: BATON_TEST_ALERT_TOKEN } }
+    - url: ${hook.base}/file/hook
+      headers: { X-Token: { file: ${tokenFile} } }
+    - url: ${hook.base}/unset/hook
+      headers: { Authorization: { env: BATON_TEST_UNSET_TOKEN } }
+`,
+    });
+    const [port] = await freePorts(1);
+    const replica = await startReplica(opts, 's1', port, {
+      BATON_TEST_HOOK_URL: `${hook.base}/env/${SECRET_PATH}?token=${SECRET_QUERY}`,
+      BATON_TEST_ALERT_TOKEN: `Bearer ${SECRET_HEADER}`,
+    });
+    replicas.push(replica);
+    await startWorker(opts, 'w1', failFile);
+    await waitForLeader(ctx);
+    // The job loads; the reference this replica cannot read is named at its place.
+    const warning = await waitFor(
+      () =>
+        replica
+          .log(400)
+          .split('\n')
+          .find((l) => l.includes('"alert secret unreadable"')),
+      { description: 'the unreadable reference reported at load' },
+    );
+    expect(warning).toMatch(
+      /flaky\.yaml:11:33: alerts\.onFailure\[2\]\.headers\.Authorization: env BATON_TEST_UNSET_TOKEN is not set on this replica; the job loads/,
+    );
+
+    await writeFile(failFile, 'fail');
+    const t = await trigger(ctx);
+    const failure = `failure:flaky@manual-${t.id}`;
+    await waitFor(
+      () => hook.delivered().has(`env ${failure}`) && hook.delivered().has(`file ${failure}`),
+      { timeoutMs: 30_000, description: 'onFailure delivered to the env and file webhooks' },
+    );
+    const byPath = (p: string) => hook.received.find((r) => r.path === p)!;
+    expect(byPath('env').authorization).toBe(`Bearer ${SECRET_HEADER}`);
+    expect(byPath('file').headers['x-token']).toBe(SECRET_FILE_TOKEN);
+    // The webhook whose token is not set is not called: its attempt failed with the reason.
+    await waitFor(() => replica.log(400).includes('"alert delivery failed; retrying"'), {
+      description: 'the unset reference fails its delivery attempt',
+    });
+    expect(hook.received.some((r) => r.path === 'unset')).toBe(false);
+    const unset = (await deliveries(opts)).records.find((r) => r.state === 'pending');
+    expect(unset?.error).toMatch(
+      /^env BATON_TEST_UNSET_TOKEN is not set \(alerts\.onFailure\[2\]\.headers\.Authorization at .*flaky\.yaml:11:33\)$/,
+    );
+    // Counted as a retried attempt (again each second or more while the test goes on).
+    const metrics = await (await fetch(`${replica.http!}/metrics`)).text();
+    expect(metrics).toMatch(
+      /baton_alert_deliveries_total\{event="failure",outcome="retried"\} [1-9]/,
+    );
+    expect(metrics).toContain(
+      'baton_alert_deliveries_total{event="failure",outcome="delivered"} 2',
+    );
+
+    // The API names the references, never what they hold.
+    const job = (await (await fetch(`${replica.http!}/api/v1/jobs/flaky`)).json()) as {
+      job: { definition: { alerts: { onFailure: { url: string; headers: object }[] } } };
+    };
+    expect(job.job.definition.alerts.onFailure.map((t) => [t.url, t.headers])).toEqual([
+      ['env:BATON_TEST_HOOK_URL', { Authorization: 'env:BATON_TEST_ALERT_TOKEN' }],
+      [`${hook.base}/…`, { 'X-Token': `file:${tokenFile}` }],
+      [`${hook.base}/…`, { Authorization: 'env:BATON_TEST_UNSET_TOKEN' }],
+    ]);
+    const everything = [
+      JSON.stringify(job),
+      await readFile(replica.proc.logFile, 'utf8'),
+      ...(await Promise.all(workers.map((w) => readFile(w.logFile, 'utf8')))),
+      await redisDump(opts),
+      JSON.stringify(await ctx.etcd.getAll().prefix(ctx.keys.root).strings()),
+    ];
+    for (const secret of [SECRET_PATH, SECRET_QUERY, SECRET_HEADER, SECRET_FILE_TOKEN])
+      for (const text of everything) expect(text).not.toContain(secret);
   }, 90_000);
 
   it('a leader killed -9 with a pending delivery: the next leader delivers it, once', async () => {
