@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { JobDefinition } from '../definitions/types.js';
 import { NotLeaderError, SessionEnd } from '../errors.js';
@@ -119,6 +119,9 @@ export class FireLoop {
   async run(): Promise<void> {
     const signal = this.abort.signal;
     const { deps } = this;
+    // How long the takeover kept timers (the session's keep-alives among them) from running.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     try {
       const started = this.now();
       // 1. Committed-but-unpublished decisions of earlier leaders, published again under this
@@ -156,7 +159,9 @@ export class FireLoop {
         outbox: outbox.entries.length,
         jobs: this.planner.size,
         ms: this.now() - started,
+        loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
       });
+      loopDelay.disable();
 
       // Operator backfills: decided through the same fenced commit (src/scheduler/backfill.ts).
       void new BackfillRunner({
@@ -201,6 +206,7 @@ export class FireLoop {
       if (!signal.aborted) deps.logger.error({ err }, 'fire loop stopped');
       throw err;
     } finally {
+      loopDelay.disable();
       deps.dispatcher.overlapSkipped = null;
       this.abort.abort('fire loop ended');
       this.promoter.stop();
