@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import type { JobDefinition } from '../definitions/types.js';
 import { NotLeaderError, SessionEnd } from '../errors.js';
@@ -22,6 +22,7 @@ import { AdaptiveLookahead } from './lookahead.js';
 import { Planner } from './planner.js';
 import { Promoter } from './promoter.js';
 import { Publisher } from './publisher.js';
+import { loadInSlices } from './sliced-load.js';
 import { Withdrawal } from './withdrawal.js';
 
 export type { LeaderEvent } from './leader-events.js';
@@ -119,6 +120,9 @@ export class FireLoop {
   async run(): Promise<void> {
     const signal = this.abort.signal;
     const { deps } = this;
+    // How long the takeover kept timers (the session's keep-alives among them) from running.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     try {
       const started = this.now();
       // 1. Committed-but-unpublished decisions of earlier leaders, published again under this
@@ -156,7 +160,9 @@ export class FireLoop {
         outbox: outbox.entries.length,
         jobs: this.planner.size,
         ms: this.now() - started,
+        loopDelayMaxMs: Math.round(loopDelay.max / 1e6),
       });
+      loopDelay.disable();
 
       // Operator backfills: decided through the same fenced commit (src/scheduler/backfill.ts).
       void new BackfillRunner({
@@ -201,6 +207,7 @@ export class FireLoop {
       if (!signal.aborted) deps.logger.error({ err }, 'fire loop stopped');
       throw err;
     } finally {
+      loopDelay.disable();
       deps.dispatcher.overlapSkipped = null;
       this.abort.abort('fire loop ended');
       this.promoter.stop();
@@ -240,18 +247,30 @@ export class FireLoop {
     this.triggers.push(t);
   }
 
-  /** Brings the planner in line with the definitions (takeover: every job's catch-up). */
+  /**
+   * Brings the planner in line with the definitions (takeover: every job's catch-up), a slice of
+   * jobs at a time ({@link loadInSlices}).
+   */
   private async applyDefinitions(takeover: boolean): Promise<void> {
     const defs = this.deps.definitions();
     const watermarks = this.planner.needsWatermarks(defs, takeover)
       ? await this.ledger.readWatermarks()
       : new Map<string, Watermark>();
-    const result = this.planner.load(defs, watermarks, this.now(), takeover);
+    // A slice at a time, each committed while the next is decided, with event-loop turns in
+    // between: 100,000 jobs decided and committed in one go kept the loop busy for seconds (the
+    // session's keep-alives starved on a loaded machine) and held every decision and txn at once.
+    const result = await loadInSlices(
+      this.planner,
+      defs,
+      watermarks,
+      this.now(),
+      takeover,
+      (decisions) => this.commitAndPublish(decisions),
+    );
     for (const p of result.problems) {
       // Validated definitions compile; this guards the leader against a definitions bug.
       this.deps.logger.error({ job: p.job, err: p.message }, 'cannot compile schedule');
     }
-    await this.commitAndPublish(result.decisions);
     for (const def of result.fresh) {
       if (def.paused && !this.planner.isPaused(def.name)) {
         await this.intents.pause(def.name, 'definition', 'paused: true in the definition');

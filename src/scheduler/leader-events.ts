@@ -2,7 +2,14 @@ import type { SkipReason } from '../fire.js';
 
 /** What the leader reports as it works (logged by the replica, awaited by tests). */
 export type LeaderEvent =
-  | { type: 'takeover'; outbox: number; jobs: number; ms: number }
+  | {
+      type: 'takeover';
+      outbox: number;
+      jobs: number;
+      ms: number;
+      /** The longest the event loop was kept from running a timer during the takeover. */
+      loopDelayMaxMs: number;
+    }
   | {
       type: 'fire';
       job: string;

@@ -51,6 +51,18 @@ export interface LoadResult {
   problems: { job: string; message: string }[];
 }
 
+/** A {@link Planner.load} taken a slice of definitions at a time ({@link Planner.startLoad}). */
+export interface LoadInProgress {
+  /** Decides the definitions of one slice: what to commit before the next slice. */
+  add(
+    defs: readonly JobDefinition[],
+    watermarks: ReadonlyMap<string, Watermark>,
+    now: number,
+  ): LoadResult;
+  /** After the last slice: drops the jobs that no slice named. */
+  finish(): void;
+}
+
 /** What one wake-up of the loop decided. */
 export interface TickResult {
   /** Jobs that had an instant up to the horizon. */
@@ -127,7 +139,7 @@ export class Planner {
    * changed schedule continues after it, so no decided instant fires again and none is skipped)
    * and only jobs new to this leader use `watermarks`. A job without a watermark is new: its
    * history starts at `now`, committed so that a leader change before its first fire cannot
-   * lose one.
+   * lose one. The same as {@link startLoad} with every definition in one slice.
    */
   load(
     defs: readonly JobDefinition[],
@@ -135,8 +147,43 @@ export class Planner {
     now: number,
     takeover: boolean,
   ): LoadResult {
-    const result: LoadResult = { decisions: [], fresh: [], problems: [] };
+    const loading = this.startLoad(takeover);
+    const result = loading.add(defs, watermarks, now);
+    loading.finish();
+    return result;
+  }
+
+  /**
+   * {@link load} a slice of the definitions at a time, so that the caller can commit each slice's
+   * decisions and let the event loop run between slices (100,000 jobs take about a second of CPU
+   * to decide). Each definition is decided once, in the slice that holds it; {@link LoadInProgress.finish}
+   * then drops the jobs that no slice named. The caller passes the same `now` to every slice:
+   * instants after it are left to the loop, which decides them as late ones. The table is not
+   * consistent with the definitions until `finish`: do not {@link tick} in between.
+   */
+  startLoad(takeover: boolean): LoadInProgress {
     const seen = new Set<string>();
+    return {
+      add: (defs, watermarks, now) => this.loadSlice(defs, watermarks, now, takeover, seen),
+      finish: () => {
+        // Deleting the entry being visited is safe in a Map iteration; no copy of 100,000 entries.
+        for (const [name, state] of this.jobs) {
+          if (seen.has(name)) continue;
+          this.unindex(name, state.next);
+          this.jobs.delete(name);
+        }
+      },
+    };
+  }
+
+  private loadSlice(
+    defs: readonly JobDefinition[],
+    watermarks: ReadonlyMap<string, Watermark>,
+    now: number,
+    takeover: boolean,
+    seen: Set<string>,
+  ): LoadResult {
+    const result: LoadResult = { decisions: [], fresh: [], problems: [] };
     for (const def of defs) {
       seen.add(def.name);
       const existing = takeover ? undefined : this.jobs.get(def.name);
@@ -175,11 +222,6 @@ export class Planner {
       const since = wm.since ?? null;
       if (orders.length > 0) result.decisions.push(...split(def.name, orders, through, since));
       this.setJob(def, schedule, through, since);
-    }
-    for (const [name, state] of [...this.jobs]) {
-      if (seen.has(name)) continue;
-      this.unindex(name, state.next);
-      this.jobs.delete(name);
     }
     return result;
   }

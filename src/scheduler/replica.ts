@@ -495,7 +495,15 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         }
         break;
       case 'takeover':
-        this.log.info({ outbox: event.outbox, jobs: event.jobs, ms: event.ms }, 'takeover done');
+        this.log.info(
+          {
+            outbox: event.outbox,
+            jobs: event.jobs,
+            ms: event.ms,
+            loopDelayMaxMs: event.loopDelayMaxMs,
+          },
+          'takeover done',
+        );
         this.alerts?.takeoverDone();
         break;
       case 'published':
