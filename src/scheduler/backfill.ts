@@ -17,7 +17,7 @@ import { openWatch } from '../coordination/watch.js';
 import { compileSchedule } from '../cron/index.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { NotLeaderError } from '../errors.js';
-import { backfillFireId, type RunOrder } from '../fire.js';
+import { backfillFireId, runOrder, type RunOrder } from '../fire.js';
 import { overlapLockHeld, ranInstants, runFinished } from '../history/ran.js';
 import type { Logger } from '../log.js';
 import type { RedisKeys } from '../redis/keys.js';
@@ -257,24 +257,16 @@ export class BackfillRunner {
   }
 
   private order(def: JobDefinition, backfill: string, at: number): RunOrder {
-    return {
-      kind: 'run',
-      queue: def.queue,
-      data: {
-        job: def.name,
-        scheduledAt: new Date(at).toISOString(),
-        fireId: backfillFireId(def.name, at),
-        fencingToken: this.deps.token,
-        leader: this.deps.replicaId,
-        payload: def.payload,
-        manual: true,
-        backfill,
-      },
+    return runOrder(def, {
+      at,
+      fireId: backfillFireId(def.name, at),
+      manual: true,
+      payload: def.payload,
       availableAt: this.deps.now(),
-      attempts: def.retries.attempts,
-      backoff: { type: def.retries.backoff, delay: def.retries.delayMs },
-      keep: { ageSeconds: Math.ceil(def.retention.ageMs / 1000), count: def.retention.count },
-    };
+      fencingToken: this.deps.token,
+      leader: this.deps.replicaId,
+      backfill,
+    });
   }
 
   /** Commits `orders` and the record's new progress in one fenced txn. */
