@@ -143,8 +143,16 @@ export class BackfillRunner {
           if (signal.aborted || err instanceof NotLeaderError) throw err;
           if (err instanceof GuardRefusedError) {
             // An operator changed the record (a cancel) since we read it: nothing of that slice
-            // committed; read the record again and go on from what it says.
-            const fresh = await new Backfills(this.deps.etcd, this.deps.keys).getRaw(next.id);
+            // committed; read the record again and go on from what it says. (Should the read
+            // fail, the next slice is refused the same way and the read tried again.)
+            const fresh = await new Backfills(this.deps.etcd, this.deps.keys)
+              .getRaw(next.id)
+              .catch(() => undefined);
+            if (fresh === undefined) {
+              await this.sleep(backoff);
+              backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+              continue;
+            }
             if (fresh) this.remember(fresh.record, fresh.text);
             else this.records.delete(next.id);
             if (fresh?.record.state === 'cancelled') this.cancelled(fresh.record);
