@@ -49,6 +49,59 @@ export interface RunOrder {
   forbidOverlap?: boolean;
 }
 
+/** What a run order takes from a job's definition (a `JobDefinition` has all of it). */
+export interface RunJob {
+  name: string;
+  queue: string;
+  overlap: string;
+  retries: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };
+  retention: { ageMs: number; count: number };
+}
+
+/** The parts of a run order that depend on who decides it and why. */
+export interface RunOrderInput {
+  /** The instant the run is for (epoch ms): `scheduledAt`. */
+  at: number;
+  fireId: string;
+  /** True for runs an operator asked for (triggers, backfills): never skipped as overlapping. */
+  manual: boolean;
+  payload: unknown;
+  /** When workers may take it (epoch ms): the instant plus jitter, or now. */
+  availableAt: number;
+  /** The deciding leader's fencing token and replica id. */
+  fencingToken: string;
+  leader: string;
+  /** The backfill request that decided it. */
+  backfill?: string;
+}
+
+/**
+ * The one way a leader builds a run order, for scheduled fires, triggers and backfills alike:
+ * retries and retention from the job, `forbidOverlap` for a scheduled fire of an
+ * `overlap: forbid` job.
+ */
+export function runOrder(job: RunJob, o: RunOrderInput): RunOrder {
+  return {
+    kind: 'run',
+    queue: job.queue,
+    data: {
+      job: job.name,
+      scheduledAt: new Date(o.at).toISOString(),
+      fireId: o.fireId,
+      fencingToken: o.fencingToken,
+      leader: o.leader,
+      payload: o.payload,
+      manual: o.manual,
+      ...(o.backfill === undefined ? {} : { backfill: o.backfill }),
+    },
+    availableAt: o.availableAt,
+    attempts: job.retries.attempts,
+    backoff: { type: job.retries.backoff, delay: job.retries.delayMs },
+    keep: { ageSeconds: Math.ceil(job.retention.ageMs / 1000), count: job.retention.count },
+    forbidOverlap: job.overlap === 'forbid' && !o.manual,
+  };
+}
+
 /** Why the catch-up rules skip a missed instant (src/cron/catchup.ts); metrics count them as missed. */
 export const CATCH_UP_SKIP_REASONS = [
   'catch-up-none',

@@ -3,8 +3,19 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { auditJobs, auditRange } from '../control/audit.js';
 import { redisCall, type ControlContext } from '../control/context.js';
-import { getBackfill, listBackfills, planBackfill, requestBackfill } from '../control/backfill.js';
-import { BACKFILL_OVERLAPS, DEFAULT_BACKFILL_LIMITS } from '../coordination/backfills.js';
+import {
+  cancelBackfill,
+  getBackfill,
+  listBackfills,
+  planBackfill,
+  requestBackfill,
+} from '../control/backfill.js';
+import {
+  BACKFILL_ID_PATTERN,
+  BACKFILL_ID_RULE,
+  BACKFILL_OVERLAPS,
+  DEFAULT_BACKFILL_LIMITS,
+} from '../coordination/backfills.js';
 import { pauseJob, resumeJob, triggerJob } from '../control/commands.js';
 import { getJob, jobHistory, listJobsPage } from '../control/jobs.js';
 import { readLeaderTerms } from '../history/leader-terms.js';
@@ -97,8 +108,10 @@ const BackfillBody = z.strictObject({
   dryRun: z.boolean('dryRun must be true or false').optional(),
 });
 const BackfillParams = z.object({
-  id: z.string().regex(/^[0-9a-z]{1,16}-[0-9a-f]{1,16}$/, 'backfill id: like miy3k2x0a-1f2e3d4c'),
+  id: z.string().regex(BACKFILL_ID_PATTERN, `backfill id: ${BACKFILL_ID_RULE}`),
 });
+/** `POST /api/v1/backfills/:id/cancel` takes no body (an empty object at most). */
+const CancelBody = z.strictObject({});
 
 /** Parses `value` or throws a 400 `BAD_REQUEST` naming every problem. */
 export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
@@ -210,6 +223,28 @@ export function registerRoutes(app: FastifyInstance, options: RoutesOptions): vo
       'backfill requested over HTTP',
     );
     return reply.code(202).send(backfill);
+  });
+
+  app.post('/api/v1/backfills/:id/cancel', guarded, async (request) => {
+    const { id } = validate(BackfillParams, request.params, 'params');
+    body(CancelBody, request);
+    const result = await cancelBackfill(ctx, id, operatorOf(request));
+    if (result.outcome === 'unknown') throw new HttpError(404, 'NOT_FOUND', `no backfill ${id}`);
+    const r = result.record;
+    if (result.outcome === 'finished') {
+      const who =
+        r.state === 'cancelled' && r.cancel ? ` (by ${r.cancel.by} at ${r.cancel.at})` : '';
+      throw new HttpError(
+        409,
+        'BACKFILL_FINISHED',
+        `backfill ${id} of ${r.job} is already ${r.state}${who}: nothing to cancel`,
+      );
+    }
+    request.log.info(
+      { job: r.job, by: r.cancel?.by, backfill: id, decided: r.cancel?.decided },
+      'backfill cancelled over HTTP',
+    );
+    return r;
   });
 
   app.post('/api/v1/jobs/:name/pause', guarded, async (request) => {

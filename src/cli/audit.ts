@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { auditJobs, auditRange, type JobAudit } from '../control/audit.js';
+import { auditJobs, auditRange, type AuditBackfill, type JobAudit } from '../control/audit.js';
 import { loadDefinitions, parseDuration } from '../definitions/index.js';
 import { formatProblem, UnknownJobError, UsageError } from '../errors.js';
 import { EXIT, ExitError } from './exit.js';
@@ -28,6 +28,15 @@ function summaryLine(a: JobAudit): string {
       : '',
   ].filter((p) => p !== '');
   return `${a.ok ? paint('ok', 'green') : paint('NOT OK', 'red')} ${a.job}: ${parts.join(', ')}`;
+}
+
+/** One backfill request of the job: its state, and for a cancel who and how far it got. */
+function backfillLine(b: AuditBackfill): string {
+  const of = `${b.decided} of ${b.total ?? '?'} instants decided, ${b.enqueued} enqueued`;
+  if (b.state === 'cancelled' && b.cancel) {
+    return `backfill ${b.id} ${paint('cancelled', 'yellow')} by ${b.cancel.by} at ${b.cancel.at}: ${b.cancel.decided} of ${b.total ?? '?'} instants decided before the cancel, ${b.enqueued} enqueued (they ran or run); none after`;
+  }
+  return `backfill ${b.id} ${b.state} (by ${b.by}): ${of}`;
 }
 
 export function registerAudit(program: Command): void {
@@ -74,6 +83,7 @@ export function registerAudit(program: Command): void {
         } else {
           for (const a of audits) {
             process.stdout.write(`${summaryLine(a)}\n`);
+            for (const b of a.backfills) process.stdout.write(`  ${backfillLine(b)}\n`);
             if (a.instants.length > 0) {
               printTable(
                 ['INSTANT', 'OUTCOME', 'EXECUTIONS', 'DETAIL'],

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import {
   backfillLimits,
+  checkBackfillId,
+  decidedOf,
   parseOverlap,
   parseRate,
   type BackfillRecord,
 } from '../coordination/backfills.js';
 import {
+  cancelBackfill,
   getBackfill,
   planBackfill,
   requestBackfill,
@@ -16,6 +19,7 @@ import { operatorName } from '../control/commands.js';
 import { loadDefinitions } from '../definitions/index.js';
 import { formatProblem, UsageError } from '../errors.js';
 import { excerpt } from '../text.js';
+import { ExitError, EXIT } from './exit.js';
 import { configOf, printJson, printTable, withControl, withRedis } from './output.js';
 
 interface BackfillOptions {
@@ -33,13 +37,54 @@ function progress(r: BackfillRecord): string {
   return `${r.enqueued} enqueued, ${skipped} skipped (already ran ${s.alreadyRan}, overlap ${s.overlap}, not due ${s.notDue}) of ${r.total ?? '?'}`;
 }
 
+/** The STATE column: the state, and why it failed or who cancelled it. */
+export function stateText(r: BackfillRecord): string {
+  if (r.state === 'cancelled' && r.cancel) return `cancelled by ${r.cancel.by} at ${r.cancel.at}`;
+  return r.error ? `${r.state}: ${r.error}` : r.state;
+}
+
+/** `baton backfill cancel <id>`: exit 0 once the cancel is committed, 1 when already finished. */
+async function cancel(id: string | undefined, opts: BackfillOptions, cmd: Command): Promise<void> {
+  if (id === undefined) {
+    throw new UsageError(
+      'baton backfill cancel needs the id of a backfill (baton backfills lists them)',
+    );
+  }
+  checkBackfillId(id);
+  const extra = (['from', 'to', 'dryRun', 'overlap', 'rate'] as const).find(
+    (k) => opts[k] !== undefined,
+  );
+  if (extra !== undefined) {
+    throw new UsageError(
+      `baton backfill cancel takes an id and --json only, not --${extra === 'dryRun' ? 'dry-run' : extra}`,
+    );
+  }
+  const result = await withControl(cmd, (ctx) => cancelBackfill(ctx, id, operatorName()));
+  if (result.outcome === 'unknown') throw new UsageError(`no backfill ${id}`);
+  const r = result.record;
+  if (opts.json) printJson(r);
+  if (result.outcome === 'finished') {
+    process.stderr.write(
+      `backfill ${id} of ${r.job} is already ${r.state}${r.state === 'cancelled' && r.cancel ? ` (by ${r.cancel.by} at ${r.cancel.at})` : ''}: nothing to cancel\n`,
+    );
+    throw new ExitError(EXIT.failure);
+  }
+  if (!opts.json) {
+    process.stdout.write(
+      `backfill ${id} of ${r.job} cancelled: ${decidedOf(r)} of ${r.total ?? '?'} instants were decided before the cancel (${r.enqueued} enqueued; they run), no later instant will be enqueued\n`,
+    );
+  }
+}
+
 export function registerBackfill(program: Command): void {
   program
     .command('backfill')
     .description(
       'run the instants of a job in a past range [from, to] now, decided by the leader as <job>@backfill-<epochMs>',
     )
-    .argument('<job>', 'job name')
+    .usage('<job> --from <iso> --to <iso> [options]\n       baton backfill cancel <id> [--json]')
+    .argument('<job>', 'job name, or cancel to cancel a backfill')
+    .argument('[id]', 'with cancel: the backfill to cancel (pending or running)')
     .option('--from <iso>', 'first instant considered (included), e.g. 2026-11-01T00:00:00Z')
     .option('--to <iso>', 'last instant considered (included); not in the future')
     .option('--dry-run', 'print the plan (instants, what already ran) and change nothing')
@@ -49,7 +94,18 @@ export function registerBackfill(program: Command): void {
     )
     .option('--rate <n/s>', 'runs enqueued per second at most (default 10/s)')
     .option('--json', 'print the request record (or, with --dry-run, the plan) as JSON')
-    .action(async (job: string, opts: BackfillOptions, cmd: Command) => {
+    .action(async (job: string, id: string | undefined, opts: BackfillOptions, cmd: Command) => {
+      // `cancel <id>`; a job named cancel is backfilled as usual (--from/--to, no id).
+      if (
+        job === 'cancel' &&
+        (id !== undefined || (opts.from === undefined && opts.to === undefined))
+      )
+        return cancel(id, opts, cmd);
+      if (id !== undefined) {
+        throw new UsageError(
+          `baton backfill takes one job name; got also ${excerpt(id)} (to cancel: baton backfill cancel <id>)`,
+        );
+      }
       const limits = backfillLimits();
       const input: BackfillInput = { job, from: opts.from, to: opts.to, by: operatorName() };
       if (opts.overlap !== undefined) input.overlap = parseOverlap(opts.overlap);
@@ -92,9 +148,7 @@ export function registerBackfill(program: Command): void {
     .argument('[id]', 'one backfill request')
     .option('--json', 'print the record(s) as JSON (the shape of GET /api/v1/backfills)')
     .action(async (id: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      if (id !== undefined && !/^[0-9a-z]+-[0-9a-f]+$/.test(id)) {
-        throw new UsageError(`backfill id ${excerpt(id)}: ids look like miy3k2x0a-1f2e3d4c`);
-      }
+      if (id !== undefined) checkBackfillId(id);
       const records = await withControl(cmd, async (ctx) =>
         id === undefined ? listBackfills(ctx) : [await getBackfill(ctx, id)],
       );
@@ -110,15 +164,7 @@ export function registerBackfill(program: Command): void {
       }
       printTable(
         ['ID', 'JOB', 'FROM', 'TO', 'STATE', 'PROGRESS', 'BY'],
-        list.map((r) => [
-          r.id,
-          r.job,
-          r.from,
-          r.to,
-          r.error ? `${r.state}: ${r.error}` : r.state,
-          progress(r),
-          r.by,
-        ]),
+        list.map((r) => [r.id, r.job, r.from, r.to, stateText(r), progress(r), r.by]),
       );
     });
 }

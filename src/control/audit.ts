@@ -1,4 +1,11 @@
 import type { Redis } from 'ioredis';
+import {
+  Backfills,
+  decidedOf,
+  type BackfillCancel,
+  type BackfillRecord,
+  type BackfillState,
+} from '../coordination/backfills.js';
 import { Ledger, type Watermark } from '../coordination/ledger.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { checkPipeline } from '../redis/connection.js';
@@ -75,6 +82,12 @@ export interface JobAudit {
   /** Backfill fire ids that two copies of the run executed (not accounted for). */
   backfillDuplicates: string[];
   /**
+   * The job's backfill requests active in the range (asked for by its end, last changed after
+   * its start), with their state: a `cancelled` one says who cancelled it and how many instants
+   * were decided before (its enqueued runs ran; no later instant was enqueued).
+   */
+  backfills: AuditBackfill[];
+  /**
    * Instants before this were never due: the job did not exist yet (first seen by a leader then),
    * or, for jobs first seen before baton 0.2, the oldest record kept (history retention).
    */
@@ -83,6 +96,19 @@ export interface JobAudit {
   instants: InstantAudit[];
   /** True when every instant is accounted for: no `missing`, no `duplicate`, nothing unaccounted. */
   ok: boolean;
+}
+
+/** A backfill request as the audit shows it. */
+export interface AuditBackfill {
+  id: string;
+  state: BackfillState;
+  by: string;
+  /** Instants in the request's range (null until a leader started it). */
+  total: number | null;
+  /** Instants decided so far: enqueued plus skipped. */
+  decided: number;
+  enqueued: number;
+  cancel: BackfillCancel | null;
 }
 
 /** The longest range one audit may cover, and the most instants per job. */
@@ -114,6 +140,8 @@ export interface AuditInput {
   gate?: InstantGate | null;
   /** @defaultValue {@link AUDIT_PENDING_GRACE_MS} */
   graceMs?: number;
+  /** Backfill requests (any job's: those of `job` active in the range are kept). */
+  backfills?: readonly BackfillRecord[];
 }
 
 const EXECUTED = new Set(['running', 'completed', 'failed', 'aborted']);
@@ -198,6 +226,17 @@ export function auditJob(input: AuditInput): JobAudit {
         unaccounted.push({ fireId: id, startedAt: r.startedAt, status: r.status });
   }
   const backfillDuplicates = [...backfillFresh].filter(([, n]) => n > 1).map(([id]) => id);
+  const backfills = (input.backfills ?? [])
+    .filter((b) => b.job === job && Date.parse(b.at) <= to && Date.parse(b.updatedAt) >= from)
+    .map((b): AuditBackfill => ({
+      id: b.id,
+      state: b.state,
+      by: b.by,
+      total: b.total,
+      decided: decidedOf(b),
+      enqueued: b.enqueued,
+      cancel: b.cancel ?? null,
+    }));
   return {
     job,
     from: new Date(from).toISOString(),
@@ -209,6 +248,7 @@ export function auditJob(input: AuditInput): JobAudit {
     manual,
     backfill,
     backfillDuplicates,
+    backfills,
     knownSince: since === null ? null : new Date(since).toISOString(),
     instants,
     ok:
@@ -293,6 +333,9 @@ export async function auditJobs(
   const watermarks = await etcdCall(ctx, 'read the watermarks', () =>
     new Ledger(ctx.etcd, ctx.keys).readWatermarks(),
   );
+  const { backfills } = await etcdCall(ctx, 'list the backfills', () =>
+    new Backfills(ctx.etcd, ctx.keys).list(),
+  );
   const lists = redis.pipeline();
   for (const def of definitions) {
     // Runs start at or after their instant: every start since `from`.
@@ -333,6 +376,7 @@ export async function auditJobs(
       all: range.all,
       graceMs: range.graceMs,
       gate: gateOf(def),
+      backfills,
     });
   });
 }

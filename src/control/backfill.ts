@@ -11,6 +11,7 @@ import {
   type BackfillLimits,
   type BackfillOverlap,
   type BackfillRecord,
+  type CancelOutcome,
 } from '../coordination/backfills.js';
 import type { Watermark } from '../coordination/ledger.js';
 import { compileSchedule } from '../cron/index.js';
@@ -170,4 +171,19 @@ export async function listBackfills(ctx: ControlContext): Promise<BackfillRecord
 /** One request and its progress, or null. */
 export async function getBackfill(ctx: ControlContext, id: string): Promise<BackfillRecord | null> {
   return etcdCall(ctx, 'read the backfill', () => new Backfills(ctx.etcd, ctx.keys).get(id));
+}
+
+/**
+ * Cancels a pending or running request (see {@link Backfills.cancel}): `cancelled` once the
+ * cancel is committed in etcd, `finished` for a request already done, failed or cancelled (the
+ * record as it is), `unknown` for no such request. Works with or without a leader.
+ */
+export async function cancelBackfill(
+  ctx: ControlContext,
+  id: string,
+  by: string,
+): Promise<CancelOutcome> {
+  return etcdCall(ctx, 'cancel the backfill', () =>
+    new Backfills(ctx.etcd, ctx.keys).cancel(id, by),
+  );
 }

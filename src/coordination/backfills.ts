@@ -28,7 +28,23 @@ import { scanPrefix } from './scan.js';
 export type BackfillOverlap = 'allow' | 'forbid' | 'buffer';
 export const BACKFILL_OVERLAPS: readonly BackfillOverlap[] = ['allow', 'forbid', 'buffer'];
 
-export type BackfillState = 'pending' | 'running' | 'done' | 'failed';
+export type BackfillState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+/** States after which the leader decides nothing more for a request. */
+export const FINISHED_BACKFILL_STATES: readonly BackfillState[] = ['done', 'failed', 'cancelled'];
+
+/** An operator's cancel of a request, recorded in the record by the cancel's own txn. */
+export interface BackfillCancel {
+  /** Who cancelled (the rule of `by`) and when (ISO). */
+  by: string;
+  at: string;
+  /**
+   * Instants decided (enqueued or skipped) before the cancel: `enqueued + skipped.*` as the
+   * cancel found them. No slice is committed after the cancel, so these are final; the
+   * `enqueued` ones are committed runs and run.
+   */
+  decided: number;
+}
 
 /** A backfill request and its progress, as stored in etcd. */
 export interface BackfillRecord {
@@ -62,6 +78,8 @@ export interface BackfillRecord {
   last: string | null;
   /** Why the leader refused or stopped the backfill (`state: failed`). */
   error: string | null;
+  /** Set with `state: cancelled` (absent in records written before cancel existed). */
+  cancel?: BackfillCancel | null;
   /** Last change (ISO) and the fencing token of the leader that made it (null: the request). */
   updatedAt: string;
   token: string | null;
@@ -270,10 +288,25 @@ export function newBackfill(
     skipped: { alreadyRan: 0, overlap: 0, notDue: 0 },
     last: null,
     error: null,
+    cancel: null,
     updatedAt: at,
     token: null,
   };
 }
+
+/** Instants of a record decided so far: enqueued or skipped. */
+export function decidedOf(r: BackfillRecord): number {
+  return r.enqueued + r.skipped.alreadyRan + r.skipped.overlap + r.skipped.notDue;
+}
+
+/** What {@link Backfills.cancel} found. */
+export type CancelOutcome =
+  | { outcome: 'cancelled'; record: BackfillRecord; revision: string }
+  | { outcome: 'finished'; record: BackfillRecord }
+  | { outcome: 'unknown' };
+
+/** Cancel attempts before giving up when the leader keeps writing progress in between. */
+const CANCEL_ATTEMPTS = 50;
 
 /** Reads and writes backfill records (`<ns>/backfills/<id>`). */
 export class Backfills {
@@ -289,20 +322,86 @@ export class Backfills {
 
   /** Every record, oldest request first, and the revision they were read at. */
   async list(): Promise<{ backfills: BackfillRecord[]; revision: string }> {
+    const read = await this.listRaw();
+    return { backfills: read.entries.map((e) => e.record), revision: read.revision };
+  }
+
+  /** Every record with its stored text, oldest request first, and the revision read at. */
+  async listRaw(): Promise<{
+    entries: { record: BackfillRecord; text: string }[];
+    revision: string;
+  }> {
     const res = await scanPrefix(this.etcd, this.keys.backfillsPrefix);
-    const backfills: BackfillRecord[] = [];
+    const entries: { record: BackfillRecord; text: string }[] = [];
     for (const kv of res.kvs) {
-      const rec = parseBackfill(kv.value.toString());
-      if (rec) backfills.push(rec);
+      const text = kv.value.toString();
+      const record = parseBackfill(text);
+      if (record) entries.push({ record, text });
     }
-    backfills.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { backfills, revision: res.revision };
+    entries.sort((a, b) => (a.record.id < b.record.id ? -1 : a.record.id > b.record.id ? 1 : 0));
+    return { entries, revision: res.revision };
   }
 
   async get(id: string): Promise<BackfillRecord | null> {
-    const text = await this.etcd.get(this.keys.backfill(id)).string();
-    return text === null ? null : parseBackfill(text);
+    return (await this.getRaw(id))?.record ?? null;
   }
+
+  /** One record and its stored text (what a guarded write compares against), or null. */
+  async getRaw(
+    id: string,
+  ): Promise<{ record: BackfillRecord; text: string; modRevision: string } | null> {
+    const res = await this.etcd.get(this.keys.backfill(id)).exec();
+    const kv = res.kvs[0];
+    if (!kv) return null;
+    const text = kv.value.toString();
+    const record = parseBackfill(text);
+    return record ? { record, text, modRevision: String(kv.mod_revision) } : null;
+  }
+
+  /**
+   * Cancels a pending or running request: one txn that writes `state: cancelled`, who, when and
+   * the instants decided so far, on condition that the record's mod revision is still the one
+   * read. The leader's progress txns compare the record with the value it last saw, so once this
+   * txn commits no slice of the request can commit: the counts it copies are final. When the
+   * leader committed a slice in between, the record is read again and the cancel retried.
+   */
+  async cancel(id: string, by: string, now = Date.now()): Promise<CancelOutcome> {
+    for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
+      const raw = await this.getRaw(id);
+      if (!raw) return { outcome: 'unknown' };
+      const rec = raw.record;
+      if (FINISHED_BACKFILL_STATES.includes(rec.state)) return { outcome: 'finished', record: rec };
+      const at = new Date(now).toISOString();
+      const next: BackfillRecord = {
+        ...rec,
+        state: 'cancelled',
+        cancel: { by, at, decided: decidedOf(rec) },
+        updatedAt: at,
+        token: null,
+      };
+      const key = this.keys.backfill(id);
+      const res = await this.etcd
+        .if(key, 'Mod', '==', raw.modRevision)
+        .then(this.etcd.put(key).value(JSON.stringify(next)))
+        .commit();
+      if (res.succeeded)
+        return { outcome: 'cancelled', record: next, revision: res.header.revision };
+    }
+    throw new Error(
+      `backfill ${id} changed ${CANCEL_ATTEMPTS} times while cancelling it; try again`,
+    );
+  }
+}
+
+/** What a backfill id looks like (`newBackfill`): `<base36 ms>-<8 hex>`. */
+export const BACKFILL_ID_PATTERN = /^[0-9a-z]{1,16}-[0-9a-f]{1,16}$/;
+export const BACKFILL_ID_RULE = 'ids look like miy3k2x0a-1f2e3d4c (baton backfills lists them)';
+
+/** Checks an operator-given backfill id; one clear error when it cannot be one. */
+export function checkBackfillId(id: string): string {
+  if (!BACKFILL_ID_PATTERN.test(id))
+    throw new UsageError(`backfill id ${excerpt(id)}: ${BACKFILL_ID_RULE}`);
+  return id;
 }
 
 /** A record written by baton, or null. */

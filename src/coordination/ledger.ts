@@ -55,6 +55,7 @@ interface Chunk {
   ops: IRequestOp[];
   orders: Order[];
   bytes: number;
+  guards: { key: string; value: string }[];
 }
 
 /** One job's share of a commit: its new watermark and the orders it produces. */
@@ -69,6 +70,21 @@ export interface JobDecision {
   consume?: string[];
   /** Records written in the same txn (a backfill's progress: its cursor moves with its orders). */
   put?: { key: string; value: string }[];
+  /**
+   * Keys that must still hold exactly these values for the txn to commit (a backfill's record as
+   * the leader last saw it, so an operator's cancel in between refuses the slice). When one does
+   * not, {@link GuardRefusedError} is thrown and nothing of the txn is committed; the other
+   * decisions of the same txn fail with it, so a caller that guards passes its decision alone.
+   */
+  unchanged?: { key: string; value: string }[];
+}
+
+/** A fenced commit refused because a key of {@link JobDecision.unchanged} changed (the leader still leads). */
+export class GuardRefusedError extends Error {
+  constructor(readonly keys: string[]) {
+    super(`commit refused: ${keys.join(', ')} changed since read`);
+    this.name = 'GuardRefusedError';
+  }
 }
 
 /** Who may commit: the leader's election key must still have this create revision. */
@@ -155,7 +171,7 @@ export class Ledger {
 
   private chunk(fence: Fence, decisions: JobDecision[]): Chunk[] {
     const chunks: Chunk[] = [];
-    let current: Chunk = { ops: [], orders: [], bytes: 0 };
+    let current: Chunk = { ops: [], orders: [], bytes: 0, guards: [] };
     for (const d of decisions) {
       // Raw request ops: etcd3's builders cost a promise per op, which dominated a 10,000-job burst.
       const ops: IRequestOp[] = [];
@@ -178,11 +194,12 @@ export class Ledger {
         current.bytes + bytes > MAX_BATCH_BYTES
       ) {
         chunks.push(current);
-        current = { ops: [], orders: [], bytes: 0 };
+        current = { ops: [], orders: [], bytes: 0, guards: [] };
       }
       current.ops.push(...ops);
       current.orders.push(...d.orders);
       current.bytes += bytes;
+      current.guards.push(...(d.unchanged ?? []));
     }
     if (current.ops.length > 0 || current.orders.length > 0) chunks.push(current);
     return chunks;
@@ -204,10 +221,17 @@ export class Ledger {
           ops.push(put(this.keys.outbox(batch), JSON.stringify(chunk.orders)));
         }
         try {
-          const res = await this.etcd
-            .if(fence.key, 'Create', '==', fence.token)
-            .then(...ops)
-            .commit();
+          let txn = this.etcd.if(fence.key, 'Create', '==', fence.token);
+          for (const g of chunk.guards) txn = txn.and(g.key, 'Value', '==', g.value);
+          const res = await txn.then(...ops).commit();
+          if (!res.succeeded && chunk.guards.length > 0) {
+            // Which compare failed: a create revision never comes back, so a fence key that
+            // holds the token now held it at the txn too, and a guard was what changed.
+            const now = await this.etcd.get(fence.key).exec();
+            if (String(now.kvs[0]?.create_revision) === fence.token) {
+              throw new GuardRefusedError(chunk.guards.map((g) => g.key));
+            }
+          }
           if (!res.succeeded) {
             throw new NotLeaderError(
               `fenced commit refused: ${fence.key} no longer has create revision ${fence.token}`,

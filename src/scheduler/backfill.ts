@@ -5,6 +5,7 @@ import {
   backfillLimits,
   DEFAULT_BACKFILL_LIMITS,
   instantsAfter,
+  decidedOf,
   parseBackfill,
   planInstants,
   sliceOf,
@@ -12,12 +13,12 @@ import {
   type BackfillRecord,
 } from '../coordination/backfills.js';
 import type { Keys } from '../coordination/keys.js';
-import type { JobDecision, Watermark } from '../coordination/ledger.js';
+import { GuardRefusedError, type JobDecision, type Watermark } from '../coordination/ledger.js';
 import { openWatch } from '../coordination/watch.js';
 import { compileSchedule } from '../cron/index.js';
 import type { JobDefinition } from '../definitions/types.js';
 import { NotLeaderError } from '../errors.js';
-import { backfillFireId, type RunOrder } from '../fire.js';
+import { backfillFireId, runOrder, type RunOrder } from '../fire.js';
 import { overlapLockHeld, ranInstants, runFinished } from '../history/ran.js';
 import type { Logger } from '../log.js';
 import type { RedisKeys } from '../redis/keys.js';
@@ -61,6 +62,8 @@ const MAX_BACKOFF_MS = 5000;
  */
 export class BackfillRunner {
   private readonly records = new Map<string, BackfillRecord>();
+  /** Each record's text as stored: the leader's progress txns require it unchanged. */
+  private readonly texts = new Map<string, string>();
   private watcher: Watcher | null = null;
   private watchFailed = false;
   private wakeUp: (() => void) | null = null;
@@ -85,8 +88,8 @@ export class BackfillRunner {
   async run(): Promise<void> {
     const { signal, logger } = this.deps;
     try {
-      const read = await new Backfills(this.deps.etcd, this.deps.keys).list();
-      for (const r of read.backfills) this.records.set(r.id, r);
+      const read = await new Backfills(this.deps.etcd, this.deps.keys).listRaw();
+      for (const e of read.entries) this.remember(e.record, e.text);
       const prefix = this.deps.keys.backfillsPrefix;
       this.watcher = await openWatch(
         this.deps.etcd
@@ -95,14 +98,19 @@ export class BackfillRunner {
           .startRevision((BigInt(read.revision) + 1n).toString()),
         (w) => {
           w.on('put', (kv) => {
-            const rec = parseBackfill(kv.value.toString());
-            if (!rec) return;
-            const known = this.records.get(rec.id);
-            // Our own progress arrives here too; never go back to an older state of a record.
-            if (!known || known.updatedAt <= rec.updatedAt) this.records.set(rec.id, rec);
+            const text = kv.value.toString();
+            const rec = parseBackfill(text);
+            // Our own progress arrives here too, possibly after a newer write of ours: known.
+            if (!rec || rec.token === this.deps.token) return;
+            // Anything else (a request, a cancel) is newer than what we hold.
+            this.remember(rec, text);
             this.wake();
           });
-          w.on('delete', (kv) => this.records.delete(kv.key.toString().slice(prefix.length)));
+          w.on('delete', (kv) => {
+            const id = kv.key.toString().slice(prefix.length);
+            this.records.delete(id);
+            this.texts.delete(id);
+          });
           w.on('error', (err: Error) => {
             // New requests are then found by reading them again while idle.
             logger.warn({ err: err.message }, 'backfill watch failed; reading requests every 5 s');
@@ -118,8 +126,13 @@ export class BackfillRunner {
         if (!next) {
           await this.sleep(this.watchFailed ? RELIST_MS : null);
           if (this.watchFailed && !signal.aborted) {
-            const again = await new Backfills(this.deps.etcd, this.deps.keys).list();
-            for (const r of again.backfills) if (!this.records.has(r.id)) this.records.set(r.id, r);
+            const again = await new Backfills(this.deps.etcd, this.deps.keys).listRaw();
+            for (const e of again.entries) {
+              const known = this.records.get(e.record.id);
+              // New requests, and cancels (a record we hold as active that is no longer).
+              if (!known || (e.record.state === 'cancelled' && known.state !== 'cancelled'))
+                this.remember(e.record, e.text);
+            }
           }
           continue;
         }
@@ -128,6 +141,23 @@ export class BackfillRunner {
           backoff = POLL_MS;
         } catch (err) {
           if (signal.aborted || err instanceof NotLeaderError) throw err;
+          if (err instanceof GuardRefusedError) {
+            // An operator changed the record (a cancel) since we read it: nothing of that slice
+            // committed; read the record again and go on from what it says. (Should the read
+            // fail, the next slice is refused the same way and the read tried again.)
+            const fresh = await new Backfills(this.deps.etcd, this.deps.keys)
+              .getRaw(next.id)
+              .catch(() => undefined);
+            if (fresh === undefined) {
+              await this.sleep(backoff);
+              backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+              continue;
+            }
+            if (fresh) this.remember(fresh.record, fresh.text);
+            else this.records.delete(next.id);
+            if (fresh?.record.state === 'cancelled') this.cancelled(fresh.record);
+            continue;
+          }
           // etcd or Redis failed: the txn may have committed or not, so the record is read
           // again (the cursor says); fire ids of instants decided twice run once anyway.
           logger.warn(
@@ -137,9 +167,9 @@ export class BackfillRunner {
           await this.sleep(backoff);
           backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
           const fresh = await new Backfills(this.deps.etcd, this.deps.keys)
-            .get(next.id)
+            .getRaw(next.id)
             .catch(() => null);
-          if (fresh) this.records.set(fresh.id, fresh);
+          if (fresh) this.remember(fresh.record, fresh.text);
         }
       }
     } catch (err) {
@@ -184,6 +214,10 @@ export class BackfillRunner {
     }
     let slotAt = this.deps.now();
     while (!signal.aborted) {
+      // A cancel seen through the watch stops the request here, at a slice boundary; one that
+      // arrives later refuses the next slice's txn (GuardRefusedError) instead.
+      const seen = this.records.get(rec.id);
+      if (seen?.state === 'cancelled') return this.cancelled(seen);
       const cursor = rec.cursor === null ? null : Date.parse(rec.cursor);
       const batch = instantsAfter(schedule, range, cursor, slice.size);
       if (batch.length === 0) {
@@ -238,6 +272,25 @@ export class BackfillRunner {
     }
   }
 
+  private remember(rec: BackfillRecord, text: string): void {
+    this.records.set(rec.id, rec);
+    this.texts.set(rec.id, text);
+  }
+
+  private cancelled(rec: BackfillRecord): void {
+    this.deps.logger.info(
+      {
+        backfill: rec.id,
+        job: rec.job,
+        by: rec.cancel?.by,
+        decided: rec.cancel?.decided ?? decidedOf(rec),
+        enqueued: rec.enqueued,
+        total: rec.total,
+      },
+      'backfill cancelled; stopped at the slice boundary',
+    );
+  }
+
   /** The job's watermark: every instant up to it was decided by the scheduler (null: none yet). */
   private async watermark(job: string): Promise<number | null> {
     const text = await this.deps.etcd.get(this.deps.keys.fire(job)).string();
@@ -257,27 +310,23 @@ export class BackfillRunner {
   }
 
   private order(def: JobDefinition, backfill: string, at: number): RunOrder {
-    return {
-      kind: 'run',
-      queue: def.queue,
-      data: {
-        job: def.name,
-        scheduledAt: new Date(at).toISOString(),
-        fireId: backfillFireId(def.name, at),
-        fencingToken: this.deps.token,
-        leader: this.deps.replicaId,
-        payload: def.payload,
-        manual: true,
-        backfill,
-      },
+    return runOrder(def, {
+      at,
+      fireId: backfillFireId(def.name, at),
+      manual: true,
+      payload: def.payload,
       availableAt: this.deps.now(),
-      attempts: def.retries.attempts,
-      backoff: { type: def.retries.backoff, delay: def.retries.delayMs },
-      keep: { ageSeconds: Math.ceil(def.retention.ageMs / 1000), count: def.retention.count },
-    };
+      fencingToken: this.deps.token,
+      leader: this.deps.replicaId,
+      backfill,
+    });
   }
 
-  /** Commits `orders` and the record's new progress in one fenced txn. */
+  /**
+   * Commits `orders` and the record's new progress in one fenced txn, on condition that the
+   * record is still exactly as we last wrote or read it: a cancel written in between refuses it
+   * ({@link GuardRefusedError}) and nothing of it commits.
+   */
   private async save(
     rec: BackfillRecord,
     change: Partial<BackfillRecord>,
@@ -289,15 +338,18 @@ export class BackfillRunner {
       updatedAt: new Date(this.deps.now()).toISOString(),
       token: this.deps.token,
     };
+    const text = JSON.stringify(next);
+    const previous = this.texts.get(rec.id) ?? JSON.stringify(rec);
     await this.deps.commit([
       {
         job: rec.job,
         watermark: null,
         orders,
-        put: [{ key: this.deps.keys.backfill(rec.id), value: JSON.stringify(next) }],
+        put: [{ key: this.deps.keys.backfill(rec.id), value: text }],
+        unchanged: [{ key: this.deps.keys.backfill(rec.id), value: previous }],
       },
     ]);
-    this.records.set(next.id, next);
+    this.remember(next, text);
     return next;
   }
 

@@ -2,6 +2,7 @@ import type { JobDefinition } from '../definitions/types.js';
 import {
   fireId,
   manualFireId,
+  runOrder,
   type Order,
   type RunOrder,
   type SkipReason,
@@ -494,24 +495,15 @@ export class Planner {
     manual: boolean,
     payload: unknown,
   ): RunOrder {
-    return {
-      kind: 'run',
-      queue: def.queue,
-      data: {
-        job: def.name,
-        scheduledAt: new Date(at).toISOString(),
-        fireId: id,
-        fencingToken: this.leader.token,
-        leader: this.leader.id,
-        payload,
-        manual,
-      },
+    return runOrder(def, {
+      at,
+      fireId: id,
+      manual,
+      payload,
       availableAt: manual ? at : at + jitterMs(def.name, at, def.jitterMs),
-      attempts: def.retries.attempts,
-      backoff: { type: def.retries.backoff, delay: def.retries.delayMs },
-      keep: { ageSeconds: Math.ceil(def.retention.ageMs / 1000), count: def.retention.count },
-      forbidOverlap: def.overlap === 'forbid' && !manual,
-    };
+      fencingToken: this.leader.token,
+      leader: this.leader.id,
+    });
   }
 
   private skip(

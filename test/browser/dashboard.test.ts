@@ -610,6 +610,45 @@ describe('dashboard', () => {
     await page.context().close();
   });
 
+  it("lists the job's backfills in its details; Cancel stops a running one and the list shows it cancelled", async () => {
+    const page = await openPage(`${replicas[0]!.http}/#token=${TOKEN}`, 'E');
+    const id = `job-${JOB}-backfill`;
+    // A long backfill, one run at a time (the job forbids overlap) at 1/s: still running when
+    // the button is pressed.
+    const toMs = Date.now() - 20 * 86_400_000;
+    const body: BackfillRequest = {
+      from: new Date(toMs - 300 * 86_400_000).toISOString(),
+      to: new Date(toMs).toISOString(),
+      rate: 1,
+    };
+    const res = await fetch(`${replicas[0]!.http}/api/v1/jobs/${JOB}/backfill`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(202);
+    const request = (await res.json()) as BackfillRecord;
+    await page.getByTestId(`job-${JOB}-runs`).locator('summary').click();
+    const item = page.getByTestId(`${id}-item-${request.id}`);
+    await expect.poll(() => item.getAttribute('data-state')).toMatch(/^(pending|running)$/);
+    const cancel = page.getByTestId(`${id}-cancel-${request.id}`);
+    expect(await cancel.isDisabled()).toBe(false);
+
+    const [answered] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/api/v1/backfills/${request.id}/cancel`)),
+      cancel.click(),
+    ]);
+    expect(answered.status()).toBe(200);
+    await expect.poll(() => item.getAttribute('data-state')).toBe('cancelled');
+    const record = (await (
+      await fetch(`${replicas[0]!.http}/api/v1/backfills/${request.id}`)
+    ).json()) as BackfillRecord;
+    expect(record.state).toBe('cancelled');
+    expect(await item.innerText()).toContain(`cancelled by ${record.cancel!.by}`);
+    expect(await cancel.count()).toBe(0);
+    await page.context().close();
+  });
+
   it('fits a phone-width screen: no horizontal scroll, every job card visible', async () => {
     await pageA.setViewportSize({ width: 375, height: 812 });
     await expect

@@ -1,13 +1,20 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { instantsAfter, type BackfillRecord } from '../../src/coordination/backfills.js';
+import {
+  Backfills,
+  instantsAfter,
+  newBackfill,
+  type BackfillRecord,
+} from '../../src/coordination/backfills.js';
+import { GuardRefusedError, Ledger, type JobDecision } from '../../src/coordination/ledger.js';
 import { compileSchedule } from '../../src/cron/index.js';
 import type { BackfillPlan } from '../../src/control/backfill.js';
 import { auditJobs } from '../../src/control/audit.js';
 import { getBackfill } from '../../src/control/backfill.js';
 import type { ControlContext } from '../../src/control/context.js';
 import { loadDefinitions } from '../../src/definitions/index.js';
-import { backfillFireId } from '../../src/fire.js';
+import { NotLeaderError } from '../../src/errors.js';
+import { backfillFireId, runOrder } from '../../src/fire.js';
 import { readHistory } from '../../src/history/records.js';
 import { baton } from '../helpers/cli.js';
 import {
@@ -113,6 +120,7 @@ async function executedOnce(opts: StackOptions, file: string, ids: string[]) {
 }
 
 const ids = (job: string, instants: number[]) => instants.map((at) => backfillFireId(job, at));
+const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
   it('runs 30 past instants once each at a high rate; the same backfill again adds nothing', async () => {
@@ -321,6 +329,327 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('a cancel mid-way stops at a slice boundary: every committed instant runs once, none after is committed', async () => {
+    const { opts, ctx, ledger, file } = await stack(
+      'backfill-cancel',
+      'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
+    );
+    const port = await freePort();
+    replicas.push(await startReplica(opts, 'r1', port, { BATON_API_TOKEN: TOKEN }));
+    await waitForLeader(ctx);
+    // A large backfill: 5,000 instants at 20/s would take over four minutes.
+    const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
+    const from = to - 4999_000;
+    const instants = Array.from({ length: 5000 }, (_, i) => from + i * 1000);
+    const request = JSON.parse(
+      await cli(
+        opts,
+        'backfill',
+        'tick',
+        '--from',
+        iso(from),
+        '--to',
+        iso(to),
+        '--rate',
+        '20/s',
+        '--json',
+      ),
+    ) as BackfillRecord;
+    await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 20, {
+      timeoutMs: 30_000,
+      description: 'the leader enqueues 20 backfill runs',
+    });
+
+    const api = `http://127.0.0.1:${port}/api/v1`;
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const res = await fetch(`${api}/backfills/${request.id}/cancel`, {
+      method: 'POST',
+      headers: { ...auth, 'x-baton-operator': 'alice@ops' },
+    });
+    expect(res.status).toBe(200);
+    const cancelled = (await res.json()) as BackfillRecord;
+    expect(cancelled).toMatchObject({ id: request.id, state: 'cancelled', total: 5000 });
+    expect(cancelled.cancel).toMatchObject({ by: 'alice@ops' });
+    const decided = cancelled.cancel!.decided;
+    // Nothing is skipped here (no instant ran before), so every decided instant was enqueued.
+    expect(decided).toBe(cancelled.enqueued);
+    expect(decided).toBeGreaterThanOrEqual(20);
+    expect(decided).toBeLessThan(5000);
+
+    // The leader stops at the slice boundary and says so; the record stays as the cancel left it.
+    await waitFor(() => replicas[0]!.log(400).includes('backfill cancelled; stopped'), {
+      description: 'the leader stops the backfill',
+    });
+    await ledger.sync(ctx.etcd);
+    expect(await getBackfill(ctx, request.id)).toEqual(cancelled);
+    // Committed: exactly the instants up to the cancel point, in order, and nothing after it.
+    const committed = ledger.runs.filter((r) => r.fireId.includes('@backfill-'));
+    expect(committed.map((r) => r.fireId).sort()).toEqual(
+      ids('tick', instants.slice(0, decided)).sort(),
+    );
+    expect(cancelled.cursor).toBe(iso(instants[decided - 1]!));
+    // Every committed instant ran exactly once; nothing else of the backfill ran.
+    const counts = await executedOnce(opts, file, ids('tick', instants.slice(0, decided)));
+    expect([...counts.keys()].sort()).toEqual(ids('tick', instants.slice(0, decided)).sort());
+    expect(Object.fromEntries([...counts].filter(([, n]) => n !== 1))).toEqual({});
+
+    // Cancelling again: 409 over the API, exit 1 from the CLI, both saying who cancelled.
+    const again = await fetch(`${api}/backfills/${request.id}/cancel`, {
+      method: 'POST',
+      headers: auth,
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: { code: string; message: string } }).error).toEqual({
+      code: 'BACKFILL_FINISHED',
+      message: `backfill ${request.id} of tick is already cancelled (by alice@ops at ${cancelled.cancel!.at}): nothing to cancel`,
+    });
+    const cliAgain = await baton(['backfill', 'cancel', request.id], batonEnv(opts));
+    expect(cliAgain.code).toBe(1);
+    expect(cliAgain.stderr).toContain(`backfill ${request.id} of tick is already cancelled`);
+    expect(
+      (await fetch(`${api}/backfills/0-0/cancel`, { method: 'POST', headers: auth })).status,
+    ).toBe(404);
+    expect((await fetch(`${api}/backfills/${request.id}/cancel`, { method: 'POST' })).status).toBe(
+      401,
+    );
+    const unknown = await baton(['backfill', 'cancel', '0-0'], batonEnv(opts));
+    expect(unknown).toMatchObject({ code: 2 });
+    expect(unknown.stderr).toContain('no backfill 0-0');
+
+    // `baton backfills` and `baton audit` show the cancel.
+    expect(await cli(opts, 'backfills', request.id)).toContain('cancelled by alice@ops');
+    const audit = await baton(['audit', 'tick', '--from', request.at], batonEnv(opts));
+    expect(audit.stdout).toContain(
+      `backfill ${request.id} cancelled by alice@ops at ${cancelled.cancel!.at}: ${decided} of 5000 instants decided before the cancel`,
+    );
+  });
+
+  it('a cancel written while no leader exists is honoured by the next leader', async () => {
+    const { opts, ctx, ledger, file } = await stack(
+      'backfill-cancel-leaderless',
+      'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
+    );
+    replicas.push(await startReplica(opts, 'r1'));
+    const first = await waitForLeader(ctx);
+    const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
+    const from = to - 299_000;
+    const instants = Array.from({ length: 300 }, (_, i) => from + i * 1000);
+    const request = JSON.parse(
+      await cli(
+        opts,
+        'backfill',
+        'tick',
+        '--from',
+        iso(from),
+        '--to',
+        iso(to),
+        '--rate',
+        '5/s',
+        '--json',
+      ),
+    ) as BackfillRecord;
+    await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 3, {
+      timeoutMs: 30_000,
+      description: 'the leader enqueues 3 backfill runs',
+    });
+    await replicas[0]!.kill9();
+    await waitFor(
+      async () => (await ctx.etcd.getAll().prefix(ctx.keys.electionPrefix).keys()).length === 0,
+      { timeoutMs: 20_000, description: "the killed leader's campaign key expires: no leader" },
+    );
+    const cancelled = JSON.parse(
+      await cli(opts, 'backfill', 'cancel', request.id, '--json'),
+    ) as BackfillRecord;
+    expect(cancelled).toMatchObject({ state: 'cancelled', token: null });
+    const decided = cancelled.cancel!.decided;
+    expect(decided).toBe(cancelled.enqueued);
+
+    // A later request over other instants: the runner takes requests oldest first, so once this
+    // one is done the new leader has passed over the cancelled one.
+    const later = JSON.parse(
+      await cli(
+        opts,
+        'backfill',
+        'tick',
+        '--from',
+        iso(from - 10_000),
+        '--to',
+        iso(from - 8000),
+        '--rate',
+        '1000/s',
+        '--json',
+      ),
+    ) as BackfillRecord;
+    replicas.push(await startReplica(opts, 'r2'));
+    await waitForLeader(ctx, (s) => s.leader !== first.leader);
+    expect(await finished(ctx, later.id)).toMatchObject({ enqueued: 3 });
+    expect(await getBackfill(ctx, request.id)).toEqual(cancelled);
+
+    await ledger.sync(ctx.etcd);
+    const expected = [
+      ...ids('tick', [from - 10_000, from - 9000, from - 8000]),
+      ...ids('tick', instants.slice(0, decided)),
+    ].sort();
+    const committed = ledger.runs.filter((r) => r.fireId.includes('@backfill-'));
+    expect(committed.map((r) => r.fireId).sort()).toEqual(expected);
+    // What the killed leader committed still runs (the next leader publishes its outbox), once.
+    const counts = await executedOnce(opts, file, expected);
+    expect([...counts.keys()].sort()).toEqual(expected);
+    expect(Object.fromEntries([...counts].filter(([, n]) => n !== 1))).toEqual({});
+  });
+
+  it('the race made deterministic: a slice read before a cancel is refused after it, and the cancel retries past a slice', async () => {
+    const opts: StackOptions = {
+      etcd: [inject('etcdEndpoint')],
+      redisUrl: inject('redisUrl'),
+      namespace: testNamespace('backfill-guard'),
+      jobsDir: await jobsFolder({}),
+    };
+    const ctx = control(opts);
+    contexts.push(ctx);
+    // A stand-in leader: a fence key we hold (the ledger's fence is any key's create revision).
+    const fenceKey = `${ctx.keys.root}test-fence`;
+    await ctx.etcd.put(fenceKey).value('leader');
+    const fence = {
+      key: fenceKey,
+      token: String((await ctx.etcd.get(fenceKey).exec()).kvs[0]!.create_revision),
+    };
+    const backfills = new Backfills(ctx.etcd, ctx.keys);
+    const request = newBackfill({
+      job: 'tick',
+      from: iso(Date.now() - 60_000),
+      to: iso(Date.now()),
+      overlap: 'allow',
+      rate: 10,
+      by: 'test',
+    });
+    await backfills.request(request);
+    const key = ctx.keys.backfill(request.id);
+    const ledger = new Ledger(ctx.etcd, ctx.keys);
+    const slice = (seen: string, enqueued: number): JobDecision => ({
+      job: 'tick',
+      watermark: null,
+      orders: [
+        runOrder(
+          {
+            name: 'tick',
+            queue: 'q',
+            overlap: 'allow',
+            retries: { attempts: 1, backoff: 'fixed', delayMs: 0 },
+            retention: { ageMs: 1000, count: 1 },
+          },
+          {
+            at: 1000 * enqueued,
+            fireId: backfillFireId('tick', 1000 * enqueued),
+            manual: true,
+            payload: null,
+            availableAt: 0,
+            fencingToken: fence.token,
+            leader: 'test',
+            backfill: request.id,
+          },
+        ),
+      ],
+      put: [
+        {
+          key,
+          value: JSON.stringify({ ...request, state: 'running', enqueued, token: fence.token }),
+        },
+      ],
+      unchanged: [{ key, value: seen }],
+    });
+    const published: string[] = [];
+    const collect = (entries: { id: string }[]) => published.push(...entries.map((e) => e.id));
+
+    // The leader read the request; its first slice commits.
+    const read = (await backfills.getRaw(request.id))!;
+    await ledger.commit(fence, [slice(read.text, 1)], collect);
+    expect(published).toHaveLength(1);
+    const afterFirst = (await backfills.getRaw(request.id))!;
+
+    // A cancel commits between the leader's read and its next slice: the slice is refused as a
+    // whole (no run, no progress), and the record keeps what the cancel wrote.
+    const cancelled = await backfills.cancel(request.id, 'bob');
+    expect(cancelled).toMatchObject({
+      outcome: 'cancelled',
+      record: { state: 'cancelled', enqueued: 1, cancel: { by: 'bob', decided: 1 } },
+    });
+    await expect(ledger.commit(fence, [slice(afterFirst.text, 2)], collect)).rejects.toBeInstanceOf(
+      GuardRefusedError,
+    );
+    expect(published).toHaveLength(1);
+    expect((await backfills.get(request.id))!).toMatchObject({ state: 'cancelled', enqueued: 1 });
+    expect(await ctx.etcd.getAll().prefix(ctx.keys.outboxPrefix).keys()).toHaveLength(1);
+    expect(await backfills.cancel(request.id, 'carol')).toMatchObject({ outcome: 'finished' });
+
+    // A fence that no longer holds is a lost leadership, not a refused guard.
+    const other = newBackfill({ ...request, by: 'test' }, Date.now() + 1);
+    await backfills.request(other);
+    const otherText = (await backfills.getRaw(other.id))!.text;
+    await expect(
+      ledger.commit(
+        { ...fence, token: '1' },
+        [
+          {
+            ...slice(otherText, 3),
+            unchanged: [{ key: ctx.keys.backfill(other.id), value: otherText }],
+          },
+        ],
+        collect,
+      ),
+    ).rejects.toBeInstanceOf(NotLeaderError);
+
+    // The cancel compares the mod revision it read: a slice committed in between makes it read
+    // again, so the counts it records include that slice.
+    let raced = false;
+    const racing = new Backfills(
+      new Proxy(ctx.etcd, {
+        get(target, prop, receiver) {
+          if (prop === 'if' && !raced) {
+            raced = true;
+            return (...args: Parameters<typeof target.if>) => {
+              const txn = target.if(...args);
+              const commit = txn.commit.bind(txn);
+              txn.commit = async () => {
+                // The leader's slice lands after the cancel read the record, before its txn.
+                await ledger.commit(
+                  fence,
+                  [
+                    {
+                      ...slice(otherText, 7),
+                      put: [
+                        {
+                          key: ctx.keys.backfill(other.id),
+                          value: JSON.stringify({
+                            ...other,
+                            state: 'running',
+                            enqueued: 7,
+                            token: fence.token,
+                          }),
+                        },
+                      ],
+                      unchanged: [{ key: ctx.keys.backfill(other.id), value: otherText }],
+                    },
+                  ],
+                  collect,
+                );
+                return commit();
+              };
+              return txn;
+            };
+          }
+          return Reflect.get(target, prop, receiver) as unknown;
+        },
+      }),
+      ctx.keys,
+    );
+    expect(await racing.cancel(other.id, 'dave')).toMatchObject({
+      outcome: 'cancelled',
+      record: { enqueued: 7, cancel: { by: 'dave', decided: 7 } },
+    });
+    expect(raced).toBe(true);
   });
 
   it('refuses bad requests with one clear line and exit 2, before anything is written', async () => {

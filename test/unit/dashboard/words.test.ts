@@ -54,6 +54,7 @@ function audit(counts: Partial<JobAudit['counts']>, expected: number, unaccounte
     manual: 0,
     backfill: 0,
     backfillDuplicates: [],
+    backfills: [],
     knownSince: null,
     instants: [],
     ok: true,

@@ -1,7 +1,8 @@
 // The HTTP API, typed by the server's own types (src/api/types.ts).
 
 /**
- * @import { AuditResponse, BackfillPlan, BackfillRecord, BackfillRequest, ErrorResponse,
+ * @import { AuditResponse, BackfillPlan, BackfillRecord, BackfillRequest, BackfillsResponse,
+ *   ErrorResponse,
  *   JobDetailResponse, JobHistory, JobsResponse, LeadersResponse, PauseRecord, StatusResponse }
  *   from '../../../api/types.js'
  */
@@ -168,6 +169,17 @@ export const api = {
    */
   backfillRecord: async (id) =>
     /** @type {BackfillRecord} */ (await request('GET', `/backfills/${encodeURIComponent(id)}`)),
+  /** Every backfill request, oldest first. @returns {Promise<BackfillsResponse>} */
+  backfills: async () => /** @type {BackfillsResponse} */ (await request('GET', '/backfills')),
+  /**
+   * Cancels a pending or running backfill: answers the record as the cancel wrote it.
+   * @param {string} id
+   * @returns {Promise<BackfillRecord>}
+   */
+  cancelBackfill: async (id) =>
+    /** @type {BackfillRecord} */ (
+      await request('POST', `/backfills/${encodeURIComponent(id)}/cancel`)
+    ),
 };
 
 /**

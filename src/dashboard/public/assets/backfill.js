@@ -1,6 +1,8 @@
 // The backfill form of a job's details: a range in this browser's time zone, the overlap policy
 // and the rate; "Preview" asks the API for the plan (a dry run), "Start backfill" asks the
-// leader to run it, then follows the request's progress until it is done or failed.
+// leader to run it, then follows the request's progress until it is done, failed or cancelled.
+// Below the form, the job's backfill requests with their state, and a Cancel button on each
+// pending or running one.
 
 /**
  * @import { BackfillOverlap, BackfillPlan, BackfillRecord, BackfillRequest, JobSummary }
@@ -62,8 +64,17 @@ function progressText(record) {
   if (skipped.alreadyRan) parts.push(`${skipped.alreadyRan} already ran`);
   if (skipped.overlap) parts.push(`${skipped.overlap} skipped (overlap)`);
   if (skipped.notDue) parts.push(`${skipped.notDue} not due`);
+  if (record.state === 'cancelled' && record.cancel) {
+    parts.push(`cancelled by ${record.cancel.by} at ${record.cancel.at}`);
+  }
   return { decided, text: parts.join(' · ') };
 }
+
+/** Requests the leader may still decide instants of. @param {BackfillRecord} record */
+const active = (record) => record.state === 'pending' || record.state === 'running';
+
+/** Backfills listed per job, newest first. */
+const LIST_MAX = 10;
 
 /**
  * The backfill form of one job's details; `update` follows the job (its default overlap).
@@ -133,6 +144,7 @@ export function backfillPart(app, name, id) {
     bar,
     progressLine,
   );
+  const list = h('ul', { class: 'backfill-list', 'data-testid': t('list'), 'aria-live': 'polite' });
   const field = (/** @type {string} */ label, /** @type {HTMLElement} */ input) =>
     h('label', { class: 'backfill-field' }, h('span', { text: label }), input);
   const form = h(
@@ -155,6 +167,8 @@ export function backfillPart(app, name, id) {
     error,
     plan,
     progress,
+    h('h5', { text: 'Backfills of this job' }),
+    list,
   );
 
   /**
@@ -233,7 +247,75 @@ export function backfillPart(app, name, id) {
     setText(progressLine, record.error ? `${text} · ${record.error}` : text);
   }
 
-  /** Asks for the request's record until it is done or failed. @param {string} backfillId */
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let listTimer;
+
+  /**
+   * One listed request: its state and progress, and Cancel while the leader may still decide it.
+   * @param {BackfillRecord} record
+   */
+  function listItem(record) {
+    const item = h(
+      'li',
+      { class: 'backfill-item', 'data-testid': t(`item-${record.id}`), 'data-state': record.state },
+      h('span', {
+        text: `${record.id} · ${absolute(record.from, app.state.jobs.get(name)?.timezone)} – ${absolute(record.to, app.state.jobs.get(name)?.timezone)} · ${progressText(record).text}${record.error ? ` · ${record.error}` : ''}`,
+      }),
+    );
+    if (active(record)) {
+      const cancelBtn = h('button', {
+        type: 'button',
+        'data-needs-token': true,
+        'data-testid': t(`cancel-${record.id}`),
+        text: 'Cancel',
+        'aria-label': `Cancel backfill ${record.id}`,
+      });
+      cancelBtn.addEventListener('click', () => {
+        void busy(cancelBtn, async () => {
+          try {
+            const done = await api.cancelBackfill(record.id);
+            const decided = done.cancel?.decided ?? progressText(done).decided;
+            app.notify(
+              `Backfill ${record.id} of ${name} cancelled: ${decided} of ${done.total ?? '?'} instants were decided before; their runs still run.`,
+              'ok',
+            );
+            if (progress.dataset.id === record.id) showProgress(done);
+          } catch (err) {
+            setText(error, explain(err, `cancel backfill ${record.id}`));
+          }
+          await loadList();
+        });
+      });
+      item.append(cancelBtn);
+    }
+    return item;
+  }
+
+  /** Lists the job's requests; again every few seconds while one is active and the details open. */
+  async function loadList() {
+    clearTimeout(listTimer);
+    try {
+      const { backfills } = await api.backfills();
+      const mine = backfills
+        .filter((b) => b.job === name)
+        .reverse()
+        .slice(0, LIST_MAX);
+      list.replaceChildren(
+        ...(mine.length === 0
+          ? [h('li', { class: 'muted', text: 'None yet.' })]
+          : mine.map(listItem)),
+      );
+      renderTokenNeeded(list);
+      const open = form.closest('details')?.open ?? false;
+      if (open && mine.some(active)) {
+        listTimer = setTimeout(() => void loadList(), 2 * BACKFILL_POLL_MS);
+      }
+    } catch (err) {
+      setText(error, explain(err, 'list the backfills'));
+    }
+  }
+
+  /** Asks for the request's record until it is done, failed or cancelled. @param {string} backfillId */
   function follow(backfillId) {
     const polls = app.state.backfillPolls;
     clearTimeout(polls.get(name));
@@ -241,7 +323,7 @@ export function backfillPart(app, name, id) {
       try {
         const record = await api.backfillRecord(backfillId);
         showProgress(record);
-        if (record.state === 'done' || record.state === 'failed') {
+        if (!active(record)) {
           polls.delete(name);
           return;
         }
@@ -281,6 +363,7 @@ export function backfillPart(app, name, id) {
         showProgress(record);
         app.notify(`Backfill ${record.id} of ${name} requested: the leader runs it.`, 'ok');
         follow(record.id);
+        void loadList();
       } catch (err) {
         setText(error, explain(err, `start the backfill of ${name}`));
       }
@@ -290,6 +373,8 @@ export function backfillPart(app, name, id) {
 
   return {
     el: form,
+    /** Lists the job's backfills (the details were opened). */
+    refresh: () => void loadList(),
     /** @param {JobSummary} job */
     update(job) {
       setText(defaultOption, `job default (${job.overlap === 'allow' ? 'allow' : 'buffer'})`);

@@ -264,6 +264,9 @@ export function createCard(app, name) {
   const actions = actionsPart(app, name, id);
   const backfill = backfillPart(app, name, id);
   const { details, body } = detailsPart(app, name, id, backfill.el);
+  details.addEventListener('toggle', () => {
+    if (details.open) backfill.refresh();
+  });
   const audit = h('p', {
     class: 'job-audit muted',
     'data-testid': `${id}-audit`,
