@@ -1,39 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { jobDefinition } from '../../helpers/definitions.js';
 import type { Watermark, JobDecision } from '../../../src/coordination/ledger.js';
 import type { JobDefinition } from '../../../src/definitions/types.js';
 import type { Order, RunOrder, SkipRecord } from '../../../src/fire.js';
 import { jitterMs } from '../../../src/cron/index.js';
-import { noAlerts } from '../../../src/definitions/alerts.js';
 import { BURST_MIN_JOBS, MAX_RUNS_PER_DECISION, Planner } from '../../../src/scheduler/planner.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 const LEADER = { token: '42', id: 'r1' };
 
-function def(name: string, over: Partial<JobDefinition> = {}): JobDefinition {
-  return {
-    name,
-    schedule: '* * * * * *',
-    timezone: 'UTC',
-    handler: name,
-    queue: 'baton',
-    payload: { p: name },
-    catchUp: 'latest',
-    catchUpLimit: 100,
-    startingDeadlineMs: null,
-    overlap: 'allow',
-    jitterMs: 0,
-    retries: { attempts: 1, backoff: 'exponential', delayMs: 1000 },
-    timeoutMs: null,
-    paused: false,
-    retention: { ageMs: 3_600_000, count: 100 },
-    description: null,
-    owner: null,
-    tags: [],
-    alerts: noAlerts(),
-    source: { file: 'jobs.yaml', line: 1, col: 1 },
-    ...over,
-  };
-}
+/** The fixture job, carrying its own name as payload (so orders say whose they are). */
+const def = (name: string, over: Partial<JobDefinition> = {}): JobDefinition =>
+  jobDefinition(name, { payload: { p: name }, ...over });
 
 const wm = (at: number): Watermark => ({ at, token: '1', since: at - 60_000 });
 const orders = (ds: JobDecision[]): Order[] => ds.flatMap((d) => d.orders);

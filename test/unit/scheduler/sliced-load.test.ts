@@ -1,38 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { jobDefinition } from '../../helpers/definitions.js';
 import type { JobDecision, Watermark } from '../../../src/coordination/ledger.js';
 import type { JobDefinition } from '../../../src/definitions/types.js';
-import { noAlerts } from '../../../src/definitions/alerts.js';
 import { MAX_RUNS_PER_DECISION, Planner } from '../../../src/scheduler/planner.js';
 import { loadInSlices } from '../../../src/scheduler/sliced-load.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 const LEADER = { token: '42', id: 'r1' };
 
-function def(name: string, over: Partial<JobDefinition> = {}): JobDefinition {
-  return {
-    name,
-    schedule: '* * * * * *',
-    timezone: 'UTC',
-    handler: name,
-    queue: 'baton',
-    payload: null,
-    catchUp: 'latest',
-    catchUpLimit: 100,
-    startingDeadlineMs: null,
-    overlap: 'allow',
-    jitterMs: 0,
-    retries: { attempts: 1, backoff: 'exponential', delayMs: 1000 },
-    timeoutMs: null,
-    paused: false,
-    retention: { ageMs: 3_600_000, count: 100 },
-    description: null,
-    owner: null,
-    tags: [],
-    alerts: noAlerts(),
-    source: { file: 'jobs.yaml', line: 1, col: 1 },
-    ...over,
-  };
-}
+const def = jobDefinition;
 
 /**
  * `n` jobs: a third seen for the first time, a third quiet since their watermark, a third with
