@@ -17,27 +17,18 @@ import { NotLeaderError } from '../../src/errors.js';
 import { backfillFireId, runOrder } from '../../src/fire.js';
 import { readHistory } from '../../src/history/records.js';
 import { baton } from '../helpers/cli.js';
-import {
-  executionsFile,
-  queueIdle,
-  readExecutions,
-  recordLedger,
-  startExecutionWorker,
-  type LedgerRecording,
-} from '../helpers/executions.js';
+import { queueIdle, readExecutions } from '../helpers/executions.js';
 import { testNamespace } from '../helpers/namespace.js';
 import { freePort } from '../helpers/ports.js';
-import type { ManagedProcess } from '../helpers/process.js';
 import {
   batonEnv,
   control,
   jobsFolder,
   stackKeys,
-  startReplica,
   waitForLeader,
-  type ReplicaProcess,
   type StackOptions,
 } from '../helpers/replicas.js';
+import { closeStacks, startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -46,40 +37,18 @@ import { waitFor } from '../helpers/wait.js';
  */
 
 const TOKEN = 'backfill-test-token-0123456789';
-let replicas: ReplicaProcess[] = [];
-let workers: ManagedProcess[] = [];
-let recordings: LedgerRecording[] = [];
 let contexts: ControlContext[] = [];
 
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') {
-    for (const r of replicas) console.error(`--- log of ${r.id}\n${r.log(80)}`);
-    for (const w of workers) console.error(`--- log of ${w.name}\n${w.logTail(40)}`);
-  }
-  await Promise.all([...replicas, ...workers].map((p) => p.kill9()));
-  await Promise.all(recordings.map((r) => r.close()));
+afterEach(closeStacks);
+afterEach(() => {
   for (const c of contexts) c.close();
-  replicas = [];
-  workers = [];
-  recordings = [];
   contexts = [];
 });
 
+/** A stack (test/helpers/stack.ts) with one job file, the ledger recorded and worker w1. */
 async function stack(name: string, job: string) {
-  const opts: StackOptions = {
-    etcd: [inject('etcdEndpoint')],
-    redisUrl: inject('redisUrl'),
-    namespace: testNamespace(name),
-    jobsDir: await jobsFolder({ 'job.yaml': job }),
-    leaseTtl: 2,
-  };
-  const ctx = control(opts);
-  contexts.push(ctx);
-  const ledger = await recordLedger(ctx.etcd, ctx.keys);
-  recordings.push(ledger);
-  const file = await executionsFile();
-  workers.push(await startExecutionWorker(opts, 'w1', file));
-  return { opts, ctx, ledger, file };
+  const s = await startStack({ name, jobs: { 'job.yaml': job }, ledger: true, workers: ['w1'] });
+  return { s, opts: s.opts, ctx: s.ctx, ledger: s.ledger, file: s.executionsFile };
 }
 
 /** Runs the built CLI against the stack; fails the test with its stderr on a non-zero exit. */
@@ -87,6 +56,20 @@ async function cli(opts: StackOptions, ...args: string[]): Promise<string> {
   const r = await baton(args, batonEnv(opts));
   if (r.code !== 0) throw new Error(`baton ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** `baton backfill <job> --from <from> --to <to> --rate <rate> --json`: the request it made. */
+async function requestBackfill(
+  opts: StackOptions,
+  job: string,
+  from: number,
+  to: number,
+  rate: string,
+): Promise<BackfillRecord> {
+  const args = ['--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()];
+  return JSON.parse(
+    await cli(opts, 'backfill', job, ...args, '--rate', rate, '--json'),
+  ) as BackfillRecord;
 }
 
 async function finished(ctx: ControlContext, id: string): Promise<BackfillRecord> {
@@ -124,12 +107,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
   it('runs 30 past instants once each at a high rate; the same backfill again adds nothing', async () => {
-    const { opts, ctx, ledger, file } = await stack(
+    const { s, opts, ctx, ledger, file } = await stack(
       'backfill-rerun',
       'name: minute\nschedule: "* * * * *"\nhandler: append\n',
     );
     const port = await freePort();
-    replicas.push(await startReplica(opts, 'r1', port, { BATON_API_TOKEN: TOKEN }));
+    await s.startReplica('r1', { httpPort: port, env: { BATON_API_TOKEN: TOKEN } });
     await waitForLeader(ctx);
     const to = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
     const from = to - 29 * 60_000;
@@ -239,34 +222,21 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
   });
 
   it('a leader killed -9 mid-backfill: the next leader resumes at the cursor, every instant runs once', async () => {
-    const { opts, ctx, ledger, file } = await stack(
+    const { s, opts, ctx, ledger, file } = await stack(
       'backfill-failover',
       'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
     );
-    replicas.push(await startReplica(opts, 'r1'), await startReplica(opts, 'r2'));
+    await s.startReplicas('r1', 'r2');
     const leader = await waitForLeader(ctx);
     const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
     const from = to - 29_000;
     const instants = Array.from({ length: 30 }, (_, i) => from + i * 1000);
-    const request = JSON.parse(
-      await cli(
-        opts,
-        'backfill',
-        'tick',
-        '--from',
-        new Date(from).toISOString(),
-        '--to',
-        new Date(to).toISOString(),
-        '--rate',
-        '3/s',
-        '--json',
-      ),
-    ) as BackfillRecord;
+    const request = await requestBackfill(opts, 'tick', from, to, '3/s');
     await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 6, {
       timeoutMs: 30_000,
       description: 'the first leader enqueues 6 backfill runs',
     });
-    await replicas.find((r) => r.id === leader.leader)!.kill9();
+    await s.replica(leader.leader).kill9();
     const second = await waitForLeader(ctx, (s) => s.leader !== leader.leader);
     const done = await finished(ctx, request.id);
     expect(done).toMatchObject({ total: 30, enqueued: 30, token: second.token });
@@ -286,30 +256,17 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
     // A daily schedule 12 hours away from now: no scheduled run takes the overlap lock meanwhile.
     const hour = (new Date().getUTCHours() + 12) % 24;
     const schedule = `0 ${hour} * * *`;
-    const { opts, ctx, file } = await stack(
+    const { s, opts, ctx, file } = await stack(
       'backfill-buffer',
       `name: serial\nschedule: "${schedule}"\nhandler: append\noverlap: forbid\npayload: { sleepMs: 200 }\n`,
     );
-    replicas.push(await startReplica(opts, 'r1'));
+    await s.startReplica('r1');
     await waitForLeader(ctx);
     const to = Date.now() - 86_400_000;
     const from = to - 8 * 86_400_000 + 1;
     const instants = instantsAfter(compileSchedule(schedule, 'UTC'), { from, to }, null, 100);
     expect(instants).toHaveLength(8);
-    const request = JSON.parse(
-      await cli(
-        opts,
-        'backfill',
-        'serial',
-        '--from',
-        new Date(from).toISOString(),
-        '--to',
-        new Date(to).toISOString(),
-        '--rate',
-        '1000/s',
-        '--json',
-      ),
-    ) as BackfillRecord;
+    const request = await requestBackfill(opts, 'serial', from, to, '1000/s');
     expect(request.overlap).toBe('buffer');
     expect(await finished(ctx, request.id)).toMatchObject({ enqueued: 8 });
     const counts = await executedOnce(opts, file, ids('serial', instants));
@@ -332,31 +289,18 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
   });
 
   it('a cancel mid-way stops at a slice boundary: every committed instant runs once, none after is committed', async () => {
-    const { opts, ctx, ledger, file } = await stack(
+    const { s, opts, ctx, ledger, file } = await stack(
       'backfill-cancel',
       'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
     );
     const port = await freePort();
-    replicas.push(await startReplica(opts, 'r1', port, { BATON_API_TOKEN: TOKEN }));
+    await s.startReplica('r1', { httpPort: port, env: { BATON_API_TOKEN: TOKEN } });
     await waitForLeader(ctx);
     // A large backfill: 5,000 instants at 20/s would take over four minutes.
     const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
     const from = to - 4999_000;
     const instants = Array.from({ length: 5000 }, (_, i) => from + i * 1000);
-    const request = JSON.parse(
-      await cli(
-        opts,
-        'backfill',
-        'tick',
-        '--from',
-        iso(from),
-        '--to',
-        iso(to),
-        '--rate',
-        '20/s',
-        '--json',
-      ),
-    ) as BackfillRecord;
+    const request = await requestBackfill(opts, 'tick', from, to, '20/s');
     await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 20, {
       timeoutMs: 30_000,
       description: 'the leader enqueues 20 backfill runs',
@@ -379,7 +323,7 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
     expect(decided).toBeLessThan(5000);
 
     // The leader stops at the slice boundary and says so; the record stays as the cancel left it.
-    await waitFor(() => replicas[0]!.log(400).includes('backfill cancelled; stopped'), {
+    await waitFor(() => s.replicas[0]!.log(400).includes('backfill cancelled; stopped'), {
       description: 'the leader stops the backfill',
     });
     await ledger.sync(ctx.etcd);
@@ -427,34 +371,21 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
   });
 
   it('a cancel written while no leader exists is honoured by the next leader', async () => {
-    const { opts, ctx, ledger, file } = await stack(
+    const { s, opts, ctx, ledger, file } = await stack(
       'backfill-cancel-leaderless',
       'name: tick\nschedule: "* * * * * *"\nhandler: append\n',
     );
-    replicas.push(await startReplica(opts, 'r1'));
+    await s.startReplica('r1');
     const first = await waitForLeader(ctx);
     const to = Math.floor(Date.now() / 1000) * 1000 - 5000;
     const from = to - 299_000;
     const instants = Array.from({ length: 300 }, (_, i) => from + i * 1000);
-    const request = JSON.parse(
-      await cli(
-        opts,
-        'backfill',
-        'tick',
-        '--from',
-        iso(from),
-        '--to',
-        iso(to),
-        '--rate',
-        '5/s',
-        '--json',
-      ),
-    ) as BackfillRecord;
+    const request = await requestBackfill(opts, 'tick', from, to, '5/s');
     await waitFor(async () => ((await getBackfill(ctx, request.id))?.enqueued ?? 0) >= 3, {
       timeoutMs: 30_000,
       description: 'the leader enqueues 3 backfill runs',
     });
-    await replicas[0]!.kill9();
+    await s.replicas[0]!.kill9();
     await waitFor(
       async () => (await ctx.etcd.getAll().prefix(ctx.keys.electionPrefix).keys()).length === 0,
       { timeoutMs: 20_000, description: "the killed leader's campaign key expires: no leader" },
@@ -482,7 +413,7 @@ describe('baton backfill (real etcd, Redis, replicas and a worker)', () => {
         '--json',
       ),
     ) as BackfillRecord;
-    replicas.push(await startReplica(opts, 'r2'));
+    await s.startReplica('r2');
     await waitForLeader(ctx, (s) => s.leader !== first.leader);
     expect(await finished(ctx, later.id)).toMatchObject({ enqueued: 3 });
     expect(await getBackfill(ctx, request.id)).toEqual(cancelled);
