@@ -74,7 +74,40 @@ export function createRedis(
   // and lastConnectionError() says why the connection is down (refused AUTH, TLS, refused).
   redis.on('error', (err: Error) => connectionErrors.set(redis, err));
   redis.on('ready', () => connectionErrors.delete(redis));
+  if (target.kind !== 'cluster') reviveUnlessClosed(redis, backoff);
   return redis;
+}
+
+/**
+ * Reconnects a connection that ioredis gave up on although its owner never closed it. ioredis
+ * ends a connection for good (status `end`: no reconnect, no more errors, every command
+ * "Connection is closed.") when `disconnect(true)` — a reconnect request, made by a health check
+ * or by ioredis itself — lands while a Sentinel connection is still asking the sentinels for the
+ * master: the connector's attempt is abandoned and nothing schedules the next one. A replica or
+ * worker on that connection would wait forever across a Sentinel fail-over. So: an `end` that
+ * follows no `quit()` or `disconnect()` by the owner starts a new connection after `backoff`.
+ */
+function reviveUnlessClosed(redis: Redis, backoff: (attempt: number) => number): void {
+  let closed = false;
+  let attempts = 0;
+  const quit = redis.quit.bind(redis);
+  const disconnect = redis.disconnect.bind(redis);
+  redis.quit = ((...args: Parameters<Redis['quit']>) => {
+    closed = true;
+    return quit(...args);
+  }) as Redis['quit'];
+  redis.disconnect = (reconnect = false) => {
+    if (!reconnect) closed = true;
+    disconnect(reconnect);
+  };
+  redis.on('ready', () => (attempts = 0));
+  redis.on('end', () => {
+    if (closed) return;
+    setTimeout(() => {
+      if (closed || redis.status !== 'end') return;
+      redis.connect().catch(() => undefined); // failures are reported through 'error'
+    }, backoff(++attempts)).unref();
+  });
 }
 
 const connectionErrors = new WeakMap<Redis, Error>();

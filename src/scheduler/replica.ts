@@ -559,8 +559,9 @@ export class Replica extends EventEmitter<ReplicaEvents> {
         error = err;
       }
       this.redisResult(ok, sentAt, error);
-      if (!ok) {
-        // A connection whose packets vanish never errors by itself: start a fresh one.
+      if (!ok && this.redis.status === 'ready') {
+        // A connection whose packets vanish never errors by itself: start a fresh one. One that
+        // is already reconnecting is left alone (interrupting a Sentinel lookup would end it).
         this.redis.disconnect(true);
       }
       await this.publishMember();

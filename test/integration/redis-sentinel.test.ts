@@ -28,6 +28,7 @@ import {
   type ReplicaProcess,
   type StackOptions,
 } from '../helpers/replicas.js';
+import { startTcpProxy } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 import { redisKeys } from '../../src/redis/keys.js';
 
@@ -156,3 +157,48 @@ retention: { age: 1h, count: 1000 }
     ctx.close();
   }
 }, 180_000);
+
+// ioredis ends a Sentinel connection for good (status `end`, every command "Connection is
+// closed.") when a reconnect request lands while it is still asking the sentinels for the master.
+// That is what left both replicas and the worker of the fail-over above stuck once in CI: the
+// replica's health check asked for a fresh connection during the fail-over. Made deterministic
+// here: the only sentinel is behind a proxy that is cut, the master is killed, and the reconnect
+// request lands while the connection waits to ask the sentinels again.
+it('a Sentinel connection asked to reconnect while no sentinel answers comes back when they do', async () => {
+  const master = await startRedis();
+  servers.push(master);
+  const group = await startSentinels(master, { name: 'baton-revive', count: 1, replicas: 0 });
+  const proxy = await startTcpProxy({ port: group.ports[0]! });
+  const url = `redis+sentinel://127.0.0.1:${proxy.port}/baton-revive?waitReplicas=0`;
+  const redis = createRedis(resolveConfig({ redis: url }, {}), 'producer');
+  try {
+    await waitFor(async () => (await redis.ping().catch(() => null)) === 'PONG', {
+      timeoutMs: 20_000,
+      description: 'the connection through the sentinel',
+    });
+    proxy.cut('reset');
+    const retrying = new Promise<void>((resolve) => {
+      const onError = (err: Error) => {
+        if (!/All sentinels are unreachable/.test(err.message)) return;
+        redis.off('error', onError);
+        resolve();
+      };
+      redis.on('error', onError);
+    });
+    await master.kill9();
+    await retrying;
+    redis.disconnect(true); // what a health check does with a connection that failed its ping
+
+    await master.restart();
+    proxy.restore();
+    await waitFor(async () => (await redis.ping().catch(() => null)) === 'PONG', {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      description: 'the connection back after the sentinel and the master',
+    });
+  } finally {
+    redis.disconnect();
+    await proxy.close();
+    await group.stopAll();
+  }
+}, 90_000);
