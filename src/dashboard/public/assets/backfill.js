@@ -291,11 +291,17 @@ export function backfillPart(app, name, id) {
     return item;
   }
 
+  /** Counts listings started: only the newest one renders (an older answer may be stale). */
+  let listGeneration = 0;
+
   /** Lists the job's requests; again every few seconds while one is active and the details open. */
   async function loadList() {
     clearTimeout(listTimer);
+    const generation = ++listGeneration;
     try {
       const { backfills } = await api.backfills();
+      // A listing asked before a cancel can answer after the one asked after it: keep the newer.
+      if (generation !== listGeneration) return;
       const mine = backfills
         .filter((b) => b.job === name)
         .reverse()
