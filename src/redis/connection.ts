@@ -27,6 +27,10 @@ export function createRedis(
     lazyConnect: false,
     connectTimeout: 2000,
     retryStrategy: backoff,
+    // ioredis pipelines HELLO and two CLIENT SETINFO on connect: a server that is not Redis (an
+    // HTTP port) answers the first and closes, and the next write's EPIPE could win over its
+    // answer, so "not Redis" (exit 6) became "cannot reach" (exit 3) now and then. One command.
+    disableClientInfo: true,
   };
   if (purpose === 'worker') {
     options.maxRetriesPerRequest = null;
