@@ -44,9 +44,9 @@ interface Shape {
 }
 
 /**
- * The jobs' canonical texts (`canonicalJson` of the job without `source`), made one at a time: the sorted
- * keys of each key list (jobs made by one validator share a few) and the text of each object
- * value (jobs share the frozen defaults) are worked out once.
+ * The jobs' canonical texts (`canonicalJson` of the job without `source`), made one at a time:
+ * the sorted keys of each key list (jobs made by one validator share a few) and the text of each
+ * object value (jobs share the frozen defaults) are worked out once.
  */
 class CanonicalJobs {
   private readonly shapes: Shape[];
