@@ -5,6 +5,7 @@ import {
   canonicalJson,
   definitionsHash,
   parseDefinitionsFile,
+  type JobDefinition,
 } from '../../../src/definitions/index.js';
 
 const jobsOf = (file: string, text: string) => {
@@ -85,5 +86,63 @@ describe('canonicalJson', () => {
       .update(`[${texts.join(',')}]`)
       .digest('hex');
     expect(definitionsHash(jobs)).toBe(expected);
+  });
+});
+
+describe('definitionsHash order', () => {
+  /** What the hash always was: the sorted canonical texts, joined, in one digest. */
+  function expected(jobs: readonly object[]): string {
+    const texts = jobs
+      .map((job) => {
+        const rest: Record<string, unknown> = { ...job };
+        delete rest.source;
+        return canonicalJson(rest);
+      })
+      .sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    return createHash('sha256')
+      .update(`[${texts.join(',')}]`)
+      .digest('hex');
+  }
+
+  it('orders jobs as their whole texts would, whatever values they share or not', () => {
+    // Values whose texts are prefixes of each other (1 and 10, "a" and "ab"), need escapes,
+    // are missing (undefined), or are shared objects: each takes the comparison down another path.
+    const shared = { attempts: 1 };
+    const scalar = fc.constantFrom<unknown>(
+      undefined,
+      1,
+      10,
+      'a',
+      'ab',
+      'a"',
+      'a\\b',
+      '\ud83d\ude00',
+      '\ud800',
+    );
+    const value = fc.oneof(
+      scalar,
+      fc.constant(shared),
+      fc.array(scalar, { maxLength: 2 }),
+      fc.dictionary(fc.constantFrom('x', 'y', 'xy'), scalar, { maxKeys: 2 }),
+    );
+    const job = fc
+      .record(
+        {
+          name: fc.constantFrom('a', 'ab', 'b'),
+          handler: value,
+          payload: value,
+          // Last: the text after its value is `}` (after `1` in one job, `0` in another's `10`).
+          zz: fc.constantFrom<unknown>(1, 10, 1.5, 'a', 'ab', shared, [1], [1, 2]),
+          source: fc.constant({ file: 'x.yaml', line: 1, col: 1 }),
+        },
+        { requiredKeys: ['name', 'zz', 'source'] },
+      )
+      .map((j) => j as unknown as JobDefinition);
+    fc.assert(
+      fc.property(fc.array(job, { maxLength: 8 }), (jobs) => {
+        expect(definitionsHash(jobs)).toBe(expected(jobs));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
