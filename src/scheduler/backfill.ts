@@ -102,8 +102,12 @@ export class BackfillRunner {
             const rec = parseBackfill(text);
             // Our own progress arrives here too, possibly after a newer write of ours: known.
             if (!rec || rec.token === this.deps.token) return;
-            // Anything else (a request, a cancel) is newer than what we hold.
-            this.remember(rec, text);
+            // Anything else (a request, a cancel) is newer than what we hold: the loop sees it at
+            // its next slice boundary. The text the next slice's txn compares with stays the one
+            // we last wrote or read, so a cancel that lands while a slice is being prepared
+            // refuses that slice instead of becoming what it expects (and being overwritten).
+            this.records.set(rec.id, rec);
+            if (!this.texts.has(rec.id)) this.texts.set(rec.id, text);
             this.wake();
           });
           w.on('delete', (kv) => {
