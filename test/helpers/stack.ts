@@ -211,6 +211,6 @@ export async function startStack(spec: StackSpec): Promise<Stack> {
 export async function closeStacks(test?: { task: { result?: { state?: string } } }): Promise<void> {
   const stacks = [...open];
   open.clear();
-  if (test?.task.result?.state === 'fail') for (const s of stacks) console.error(s.logs());
+  if (test?.task.result?.state === 'fail') for (const s of stacks) console.error(s.logs(200));
   for (const s of stacks) await s.close();
 }

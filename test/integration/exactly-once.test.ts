@@ -66,15 +66,20 @@ async function expectEachCommittedFireExecutedOnce(
   through: number,
   mayRepeat: (fireId: string, runs: Execution[]) => boolean = () => false,
 ) {
+  let notRun: string[] = [];
   const fires = await waitFor(
     async () => {
       const c = await committed(s.replicas);
       const due = [...c].filter(([, at]) => at <= through);
       const ran = new Set((await s.executions()).map((e) => e.fireId));
-      return due.length > 0 && due.every(([id]) => ran.has(id)) ? due : undefined;
+      notRun = due.filter(([id]) => !ran.has(id)).map(([id]) => id);
+      return due.length > 0 && notRun.length === 0 ? due : undefined;
     },
     { timeoutMs: 45_000, intervalMs: 200, description: 'every committed fire executed' },
-  );
+  ).catch((err: Error) => {
+    // Which fires, so that the replicas' logs printed with the failure can be searched for them.
+    throw new Error(`${err.message}; committed, never executed: ${notRun.join(', ')}`);
+  });
   const runs = await s.executions();
   const byFire = new Map<string, Execution[]>();
   for (const e of runs) byFire.set(e.fireId, [...(byFire.get(e.fireId) ?? []), e]);
