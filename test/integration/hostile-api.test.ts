@@ -115,7 +115,7 @@ describe('hostile HTTP input against a real replica', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
-  it('RSS stays flat (within 50 MB after warm-up) over a long run of reads and SSE connections', async () => {
+  it('RSS stays flat (within 100 MB after warm-up) over a long run of reads and SSE connections', async () => {
     const pid = replica.pid;
     // Reads that format instants in five zones (40 jobs x 3 next fires per page), job pages,
     // status, and event streams opened and closed, 8 at a time.
@@ -144,8 +144,10 @@ describe('hostile HTTP input against a real replica', () => {
         }),
       );
     };
-    // Warm-up: JIT, pools, caches and the V8 heap settle within ~3,000 requests (measured: RSS
-    // then moves within ±30 MB; before the fix it grew ~50 MB per 1,000 requests).
+    // Warm-up: JIT, pools, caches and the V8 heap settle within ~3,000 requests. Measured after
+    // it: 28-37 MB of growth over the next 6,000 here, 54 MB once on a loaded CI machine (V8
+    // collects when it likes); the leak this guards against grew ~50 MB per 1,000 requests, so
+    // ~300 MB over these 6,000. The bound sits between the two.
     await run(3_000);
     const before = rssBytes(pid);
     await run(6_000);
@@ -154,7 +156,7 @@ describe('hostile HTTP input against a real replica', () => {
     console.log(
       `RSS ${Math.round(before / 1048576)} MB -> ${Math.round(after / 1048576)} MB over 6000 requests`,
     );
-    expect(growthMb).toBeLessThan(50);
+    expect(growthMb).toBeLessThan(100);
   }, 300_000);
 
   it(
